@@ -25,6 +25,8 @@ MASKS: tuple[tuple[str, str], ...] = (
     (r"(?<![A-Za-z0-9])[0-9a-fA-F]{8,}(?![A-Za-z0-9])", "<HEX>"),
     (r"(?<![A-Za-z0-9])[-+]?\d+(?:\.\d+)?(?![A-Za-z0-9])", "<NUM>"),
 )
+# A mask can only match where its literal is present; an ``in`` test is far cheaper than a regex pass.
+_TRIGGERS = {"<BLK>": "blk_", "<IP>": ".", "<PATH>": "/"}
 
 _STATE_MAGIC = b"LADRAIN1"
 
@@ -56,11 +58,16 @@ class Masker:
     """Replaces variable fields (numbers, hex, IPs, paths, block ids) by typed placeholders."""
 
     def __init__(self, masks: Iterable[tuple[str, str]] = MASKS):
-        self._masks = [(re.compile(pattern), repl) for pattern, repl in masks]
+        self._masks = [(re.compile(pattern), repl, _TRIGGERS.get(repl, "")) for pattern, repl in masks]
+        self._digit = re.compile(r"\d")
+        self._path_only = [m for m in self._masks if m[1] == "<PATH>"]
 
     def __call__(self, content: str) -> str:
-        for pattern, repl in self._masks:
-            content = pattern.sub(repl, content)
+        # Every mask but <PATH> needs a digit somewhere.
+        masks = self._masks if self._digit.search(content) else self._path_only
+        for pattern, repl, trigger in masks:
+            if trigger in content:
+                content = pattern.sub(repl, content)
         return content
 
 

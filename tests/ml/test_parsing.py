@@ -10,6 +10,23 @@ def test_masker_types_variable_fields():
     assert out == "read <BLK> from <IP> at <PATH> size <HEX> took <NUM> ms"
 
 
+def test_paths_without_digits_are_masked_too():
+    assert Masker()("cannot open /etc/app/conf.yaml") == "cannot open <PATH>"
+
+
+def test_masker_agrees_with_plain_regex_passes():
+    import re
+
+    from ml.parsing import MASKS
+
+    lines = ["a 1 b", "no digits here", "x /a/b y", "0xff at 10.0.0.1:80", "blk_-12 deadbeef99 /p/q/7"]
+    for line in lines:
+        expected = line
+        for pattern, repl in MASKS:
+            expected = re.sub(pattern, repl, expected)
+        assert Masker()(line) == expected
+
+
 def test_masker_leaves_words_with_digits_alone():
     assert Masker()("node R02-M1-N0 core2 ok") == "node R02-M1-N0 core2 ok"
 

@@ -16,6 +16,7 @@ from ml.embedding import TemplateEmbedder
 from ml.evaluate import detection_metrics
 from ml.model import ModelConfig
 from ml.parsing import ParseConfig
+from ml.sampling import DEFAULT_COVERAGE
 from ml.pipeline import build_table, make_windows, parse_system
 from ml.training import ModelBundle, TrainConfig, score, train_base
 from ml.windowing import Windows, chronological_split
@@ -36,7 +37,7 @@ class ExperimentConfig:
     epochs: int | None = None
     finetune_epochs: int | None = None
     lambda1: float = 0.1
-    coverage: float = 0.5
+    coverage: float = DEFAULT_COVERAGE
     seed: int = 0
     device: str = "auto"
     window_size: int | None = None

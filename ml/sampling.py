@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 STRATEGIES = ("logaction", "random", "energy", "uncertainty")
+DEFAULT_COVERAGE = 0.5  # measured on BGL -> Thunderbird, see benchmarks/transfer_vs_baselines.py
 
 
 def select(free_energy: np.ndarray, uncertainty: np.ndarray, budget: int, *, lambda1: float = 0.1,

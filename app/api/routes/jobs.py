@@ -1,0 +1,28 @@
+"""Jobs: progress and outcome of background work."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy import select
+
+from app.api.deps import CurrentUser, SessionDep
+from app.api.schemas import JobOut
+from app.db.models import Job
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+
+@router.get("", response_model=list[JobOut])
+def list_jobs(session: SessionDep, _: CurrentUser, project_id: int | None = None, limit: int = 50) -> list[Job]:
+    query = select(Job).order_by(Job.id.desc()).limit(max(1, min(limit, 500)))
+    if project_id is not None:
+        query = query.where(Job.project_id == project_id)
+    return list(session.scalars(query))
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def read(job_id: int, session: SessionDep, _: CurrentUser) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} does not exist")
+    return job

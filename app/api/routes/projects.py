@@ -1,0 +1,56 @@
+"""Projects: create, list, read, start the base training."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy import select
+
+from app.api.deps import AdminUser, CurrentUser, SessionDep
+from app.api.schemas import JobOut, ProjectIn, ProjectOut
+from app.db.models import Project
+from app.services import pipeline
+from app.services.jobs import create_job, flush_outbox
+from app.services.projects import ProjectError, create_project, summary
+
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+
+
+def get_project(session, project_id: int) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"project {project_id} does not exist")
+    return project
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectOut)
+def create(body: ProjectIn, session: SessionDep, user: AdminUser) -> dict:
+    try:
+        project = create_project(session, user_id=user.id, **body.model_dump())
+    except ProjectError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    session.commit()
+    flush_outbox()
+    return summary(session, project)
+
+
+@router.get("", response_model=list[ProjectOut])
+def list_projects(session: SessionDep, _: CurrentUser) -> list[dict]:
+    return [summary(session, p) for p in session.scalars(select(Project).order_by(Project.id))]
+
+
+@router.get("/{project_id}", response_model=ProjectOut)
+def read(project_id: int, session: SessionDep, _: CurrentUser) -> dict:
+    return summary(session, get_project(session, project_id))
+
+
+@router.post("/{project_id}/train", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+def train(project_id: int, session: SessionDep, _: AdminUser):
+    """Train the base model (version 0) once every system of the project has ingested data."""
+    project = get_project(session, project_id)
+    system_ids = [project.target_system_id] + [s.id for s in project.sources]
+    if not pipeline.systems_ready(session, system_ids=system_ids):
+        raise HTTPException(status.HTTP_409_CONFLICT, "some systems of the project have no ingested data yet")
+    job = create_job(session, kind="train_base", project_id=project.id, idempotency_key=pipeline.train_key(session, project.id))
+    session.commit()
+    flush_outbox()
+    return job

@@ -1,0 +1,45 @@
+"""Projects: a target system, its source systems and the labeling budget."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.db.models import Label, ModelVersion, Project, QueueItem, System
+from app.services import pipeline
+
+
+class ProjectError(ValueError):
+    pass
+
+
+def create_project(session: Session, *, name: str, target_system_id: int, source_system_ids: list[int],
+                   user_id: int | None = None, **options) -> Project:
+    if session.scalar(select(Project).where(Project.name == name)) is not None:
+        raise ProjectError(f"a project named {name!r} already exists")
+    target = session.get(System, target_system_id)
+    sources = [session.get(System, i) for i in dict.fromkeys(source_system_ids)]
+    if target is None or any(s is None for s in sources):
+        raise ProjectError("unknown target or source system id")
+    if target in sources:
+        raise ProjectError("the target system cannot also be a source")
+    project = Project(name=name, target_system_id=target.id, sources=sources, created_by=user_id, **options)
+    session.add(project)
+    session.flush()
+    pipeline.maybe_train_base(session, project=project)
+    return project
+
+
+def summary(session: Session, project: Project) -> dict:
+    serving = session.scalar(select(ModelVersion).where(ModelVersion.project_id == project.id,
+                                                        ModelVersion.is_serving.is_(True)))
+    queue_open = session.scalar(select(func.count()).where(QueueItem.project_id == project.id,
+                                                           QueueItem.state != "done"))
+    labels = session.scalar(select(func.count()).where(Label.project_id == project.id))
+    return {
+        "id": project.id, "name": project.name, "target_system_id": project.target_system_id,
+        "source_system_ids": [s.id for s in project.sources], "budget_fraction": project.budget_fraction,
+        "round_fraction": project.round_fraction, "lambda1": project.lambda1, "rounds": project.rounds,
+        "strategy": project.strategy, "queue_open": queue_open or 0, "labels": labels or 0, "serving": serving,
+        "target_name": project.target.name, "source_names": [s.name for s in project.sources],
+    }

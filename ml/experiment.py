@@ -56,6 +56,7 @@ class Prepared:
     pool: Windows
     test: Windows
     counts: dict = field(default_factory=dict)
+    embedder: str = ""
 
 
 def prepare(config: ExperimentConfig, progress: Progress | None = None) -> Prepared:
@@ -66,8 +67,8 @@ def prepare(config: ExperimentConfig, progress: Progress | None = None) -> Prepa
                            **overrides)
                for i, name in enumerate((config.source, config.target))]
     parsed = [parse_system(s, ParseConfig(), progress) for s in systems]
-    table = build_table(parsed, TemplateEmbedder(config.embedder_path, device=config.device,
-                                                 cache_dir=config.cache_dir), progress)
+    embedder = TemplateEmbedder(config.embedder_path, device=config.device, cache_dir=config.cache_dir)
+    table = build_table(parsed, embedder, progress)
     source_w, target_w = (make_windows(p, table) for p in parsed)
     source_w = source_w.take(np.flatnonzero(source_w.labels >= 0))
     pool_idx, test_idx = chronological_split(target_w, 0.7, n_lines=len(parsed[1].cluster_ids))
@@ -77,7 +78,7 @@ def prepare(config: ExperimentConfig, progress: Progress | None = None) -> Prepa
         "source": _describe(systems[0], source_w), "target_pool": _describe(systems[1], pool),
         "target_test": _describe(systems[1], test), "templates": len(table.keys),
     }
-    return Prepared(table.vectors, source_w, pool, test, counts)
+    return Prepared(table.vectors, source_w, pool, test, counts, embedder.name)
 
 
 def _describe(system, windows: Windows) -> dict:
@@ -108,6 +109,7 @@ def run_experiment(config: ExperimentConfig, progress: Progress | None = None,
     if config.transfer:
         base = train_base(data.table, data.source.events, data.source.labels, data.pool.events, model_config,
                           train_config, progress)
+        base.meta["embedder"] = data.embedder
         source = (data.source.events, data.source.labels)
     else:
         base = None

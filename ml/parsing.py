@@ -14,6 +14,7 @@ import jsonpickle
 import numpy as np
 from drain3.drain import Drain
 from drain3.masking import MaskingInstruction
+from drain3.persistence_handler import PersistenceHandler
 from drain3.template_miner_config import TemplateMinerConfig
 
 # Order matters: a block id or an IP contains numbers, so the specific masks run before <NUM>.
@@ -134,6 +135,16 @@ class TemplateParser:
     def to_bytes(self) -> bytes:
         """The Drain tree, serialised like drain3's snapshots (jsonpickle + zlib)."""
         return _STATE_MAGIC + zlib.compress(jsonpickle.dumps(self._drain, keys=True).encode("utf-8"))
+
+    def save(self, store: PersistenceHandler) -> None:
+        """Hands the state to a drain3-style store (file, Redis, memory, or the app's database)."""
+        store.save_state(self.to_bytes())
+
+    @classmethod
+    def load(cls, store: PersistenceHandler, config: ParseConfig | None = None) -> "TemplateParser":
+        """The parser saved in ``store``, or a fresh one when the store is empty."""
+        data = store.load_state()
+        return cls(config) if data is None else cls.from_bytes(data, config)
 
     @classmethod
     def from_bytes(cls, data: bytes, config: ParseConfig | None = None) -> "TemplateParser":

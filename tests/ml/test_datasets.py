@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.datasets import DatasetError, WindowSettings, load_spec, load_system
+from ml.datasets import PUBLIC_STRIDE, DatasetError, WindowSettings, load_spec, load_system
 from ml.synthetic import generate, write
 
 SIMPLE_LINES = [
@@ -254,7 +254,7 @@ def test_bgl_preset_matches_sources_md():
     assert (len(first), len(second)) == (2000, 2507)
     assert sum(r.label for r in first) == 143 and sum(r.label for r in second) == 1307
     assert Counter(r.raw.split()[0] for r in second if r.label) == {"APPRES": 827, "APPTO": 477, "KERNMNTF": 3}
-    assert data.window == WindowSettings(20, 20, None)
+    assert data.window == WindowSettings(20, PUBLIC_STRIDE, None)
 
 
 @pytest.mark.data

@@ -82,3 +82,14 @@ def test_drain3_config_is_explicit():
 def test_add_many_returns_int64():
     ids = TemplateParser().add_many(iter(["a 1", "b 2"]))
     assert ids.dtype == np.int64 and ids.min() >= 1
+
+
+def test_state_goes_through_a_handed_in_store(tmp_path):
+    from drain3.file_persistence import FilePersistence
+
+    store = FilePersistence(str(tmp_path / "drain.bin"))
+    assert len(TemplateParser.load(store)) == 0  # empty store: a fresh parser
+    p = TemplateParser()
+    p.add_many(["worker 3 started", "worker 9 started"])
+    p.save(store)
+    assert TemplateParser.load(store).templates() == p.templates()

@@ -87,6 +87,9 @@ def _update(current: ModelBundle | None, source, pool: np.ndarray, state: LoopSt
     idx = np.asarray(state.labeled, dtype=np.int64)
     labels = np.asarray(state.labels, dtype=np.int8)
     unlabeled = pool[state.unlabeled(len(pool))]
+    if current is not None and len(source[1]) == 0:
+        # No transfer: the bought labels are the labeled set itself.
+        return fine_tune(current, pool[idx], labels, pool[idx][:0], labels[:0], unlabeled, config, progress)
     if current is not None:
         return fine_tune(current, source[0], source[1], pool[idx], labels, unlabeled, config, progress)
     if len(np.unique(labels)) < 2:

@@ -43,7 +43,7 @@ def add_experiment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-transfer", action="store_true", help="no source: active learning from scratch")
     p.add_argument("--hidden", type=int, default=128, help="LSTM hidden size (paper: 512)")
     p.add_argument("--epochs", type=int, default=None, help="base training epochs")
-    p.add_argument("--finetune-epochs", type=int, default=None)
+    p.add_argument("--finetune-steps", type=int, default=None, help="optimiser steps per round")
     p.add_argument("--window-size", type=int, default=None)
     p.add_argument("--stride", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -60,7 +60,7 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     config = ExperimentConfig(
         source=args.source, target=args.target, data_dir=args.data_dir, budget=args.budget, rounds=args.rounds,
         strategy=args.strategy, transfer=not args.no_transfer, hidden=args.hidden, epochs=args.epochs,
-        finetune_epochs=args.finetune_epochs, seed=args.seed, device=args.device, window_size=args.window_size,
+        finetune_steps=args.finetune_steps, seed=args.seed, device=args.device, window_size=args.window_size,
         stride=args.stride, embedder_path=args.embedder, cache_dir=default_cache_dir(),
     )
     bars = StageBars(enabled=not args.quiet)
@@ -95,11 +95,54 @@ def format_result(r: dict) -> str:
     return "\n".join(lines)
 
 
+def add_reproduce_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=None, help="public data sets folder (default $LOGACTION_DATA_DIR)")
+    p.add_argument("--out", default="docs/results", help="folder for RESULTS.md, results.json and the plots")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="one seed, short trainings (CI-sized)")
+    p.add_argument("--pairs", default=None, help="comma-separated SOURCE:TARGET pairs (default: all six)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run_reproduce_command(args: argparse.Namespace) -> int:
+    import time
+
+    from ml.datasets import DatasetError
+    from ml.report import write_results
+    from ml.reproduce import PAIRS, ReproduceConfig, run_all
+
+    try:
+        pairs = PAIRS if not args.pairs else tuple(tuple(p.split(":")) for p in args.pairs.split(","))
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError(f"--pairs takes SOURCE:TARGET items, got {args.pairs!r}")
+        config = ReproduceConfig(data_dir=args.data_dir, seeds=args.seeds, quick=args.quick, pairs=pairs,
+                                 device=args.device, cache_dir=default_cache_dir())
+        started = time.perf_counter()
+        bars = StageBars(enabled=not args.quiet)
+        rows, counts, energies = run_all(config, bars, on_pair=lambda p: print(f"== {p[0]} -> {p[1]}",
+                                                                               file=sys.stderr))
+        bars.close()
+    except (DatasetError, FileNotFoundError, ValueError) as exc:
+        print(f"logaction reproduce: error: {exc}", file=sys.stderr)
+        return 2
+    effective = config.effective()
+    settings = {"seeds": effective.seeds, "hidden": effective.hidden, "epochs": effective.epochs,
+                "finetune_steps": effective.finetune_steps, "quick": args.quick}
+    out = Path(args.out)
+    write_results(rows, counts, energies, out, seconds=time.perf_counter() - started, settings=settings)
+    print((out / "RESULTS.md").read_text())
+    return 0
+
+
 def register(subparsers) -> None:
     """Adds the ML commands to an argparse sub-command set."""
     p = subparsers.add_parser("experiment", help="simulated-oracle transfer experiment on labeled logs")
     add_experiment_args(p)
     p.set_defaults(func=run_experiment_command)
+    p = subparsers.add_parser("reproduce", help="the paper's evaluation on the public logs: tables and plots")
+    add_reproduce_args(p)
+    p.set_defaults(func=run_reproduce_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ class ExperimentConfig:
     transfer: bool = True
     hidden: int = 128
     epochs: int | None = None
-    finetune_epochs: int | None = None
+    finetune_steps: int | None = None
     lambda1: float = 0.1
     coverage: float = DEFAULT_COVERAGE
     seed: int = 0
@@ -104,8 +104,8 @@ def run_experiment(config: ExperimentConfig, progress: Progress | None = None,
     train_config = TrainConfig(seed=config.seed, device=config.device)
     if config.epochs:
         train_config.epochs = config.epochs
-    if config.finetune_epochs:
-        train_config.finetune_epochs = config.finetune_epochs
+    if config.finetune_steps:
+        train_config.finetune_steps = config.finetune_steps
     if config.transfer:
         base = train_base(data.table, data.source.events, data.source.labels, data.pool.events, model_config,
                           train_config, progress)

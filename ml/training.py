@@ -25,7 +25,7 @@ Progress = Callable[[str, float], None]
 @dataclass
 class TrainConfig:
     epochs: int = 8  # base training passes over the source windows
-    finetune_epochs: int = 20  # passes per fine-tuning round
+    finetune_steps: int = 100  # optimiser steps per fine-tuning round, whatever the source's size
     lr: float = 1e-3
     finetune_lr: float = 1e-3
     batch_size: int = 512
@@ -92,9 +92,9 @@ def _batches(n: int, batch_size: int, steps: int, rng: np.random.Generator):
 
 
 def _fit(net: LogActionNet, *, source: tuple[np.ndarray, np.ndarray], target: tuple[np.ndarray, np.ndarray] | None,
-         unlabeled: np.ndarray | None, epochs: int, lr: float, config: TrainConfig, rng: np.random.Generator,
+         unlabeled: np.ndarray | None, steps: int, lr: float, config: TrainConfig, rng: np.random.Generator,
          progress: Progress | None, stage: str) -> float:
-    """Runs the optimisation in place; returns the source windows' mean free energy at the end."""
+    """Runs ``steps`` optimiser steps in place; returns the source windows' mean free energy at the end."""
     device = next(net.parameters()).device
     src_x = torch.as_tensor(source[0], dtype=torch.long)
     src_y = torch.as_tensor(source[1], dtype=torch.long)
@@ -110,33 +110,30 @@ def _fit(net: LogActionNet, *, source: tuple[np.ndarray, np.ndarray], target: tu
     n_tgt = int(round(config.batch_size * config.target_share)) if has_target else 0
     n_src = max(config.batch_size - n_tgt, 1)
     n_src = min(n_src, len(src_y))
-    per_epoch = max(-(-len(src_y) // n_src), -(-config.min_steps // max(epochs, 1)))
-    steps = per_epoch * epochs
     step, src_mean = 0, torch.zeros((), device=device)
     net.train()
-    for _ in range(epochs):
-        for idx in _batches(len(src_y), n_src, per_epoch, rng):
-            x, y, w = src_x[idx], src_y[idx], src_w[idx]
-            if n_tgt:
-                t = torch.as_tensor(rng.integers(0, len(tgt_y), n_tgt))
-                x, y, w = torch.cat([x, tgt_x[t]]), torch.cat([y, tgt_y[t]]), torch.cat([w, tgt_w[t]])
-            x, y, w = x.to(device), y.to(device), w.to(device)
-            vectors, energies, disc = net(x)
-            loss = (w * ce(-energies, y)).sum() / w.sum()
-            loss = loss + config.disc_weight * (w * ce(disc, y)).sum() / w.sum()
-            src_mean = free_energy(energies[:len(idx)]).mean().detach()
-            if unl_x is not None and config.align_weight > 0:
-                # A quarter batch estimates the alignment term well enough at a quarter of its cost.
-                u = torch.as_tensor(rng.integers(0, len(unl_x), min(max(len(idx) // 4, 1), len(unl_x))))
-                _, unl_energies, _ = net(unl_x[u].to(device))
-                loss = loss + config.align_weight * alignment_loss(free_energy(unl_energies), src_mean)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            optimiser.step()
-            step += 1
-            if progress and (step % 5 == 0 or step == steps):
-                progress(stage, step / steps)
+    for idx in _batches(len(src_y), n_src, steps, rng):
+        x, y, w = src_x[idx], src_y[idx], src_w[idx]
+        if n_tgt:
+            t = torch.as_tensor(rng.integers(0, len(tgt_y), n_tgt))
+            x, y, w = torch.cat([x, tgt_x[t]]), torch.cat([y, tgt_y[t]]), torch.cat([w, tgt_w[t]])
+        x, y, w = x.to(device), y.to(device), w.to(device)
+        vectors, energies, disc = net(x)
+        loss = (w * ce(-energies, y)).sum() / w.sum()
+        loss = loss + config.disc_weight * (w * ce(disc, y)).sum() / w.sum()
+        src_mean = free_energy(energies[:len(idx)]).mean().detach()
+        if unl_x is not None and config.align_weight > 0:
+            # A quarter batch estimates the alignment term well enough at a quarter of its cost.
+            u = torch.as_tensor(rng.integers(0, len(unl_x), min(max(len(idx) // 4, 1), len(unl_x))))
+            _, unl_energies, _ = net(unl_x[u].to(device))
+            loss = loss + config.align_weight * alignment_loss(free_energy(unl_energies), src_mean)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        optimiser.step()
+        step += 1
+        if progress and (step % 5 == 0 or step == steps):
+            progress(stage, step / steps)
     net.eval()
     return float(src_mean)
 
@@ -162,8 +159,10 @@ def train_base(table: np.ndarray, source_events: np.ndarray, source_labels: np.n
     _check_labels(source_labels, "source")
     rng = _seed_everything(config.seed)
     net = LogActionNet(table, model_config).to(pick_device(config.device))
+    batches = -(-len(source_labels) // min(config.batch_size, len(source_labels)))
     fe = _fit(net, source=(source_events, source_labels), target=None, unlabeled=target_events,
-              epochs=config.epochs, lr=config.lr, config=config, rng=rng, progress=progress, stage="train")
+              steps=max(config.epochs * batches, config.min_steps), lr=config.lr, config=config, rng=rng,
+              progress=progress, stage="train")
     return _bundle(net, table, model_config, fe, {"rounds": 0, "target_labels": 0})
 
 
@@ -178,7 +177,7 @@ def fine_tune(bundle: ModelBundle, source_events: np.ndarray, source_labels: np.
     net.load_state_dict(bundle.state)
     net = net.to(pick_device(config.device))
     fe = _fit(net, source=(source_events, source_labels), target=(target_events, target_labels),
-              unlabeled=target_unlabeled, epochs=config.finetune_epochs, lr=config.finetune_lr, config=config,
+              unlabeled=target_unlabeled, steps=config.finetune_steps, lr=config.finetune_lr, config=config,
               rng=rng, progress=progress, stage=f"fine-tune round {bundle.meta.get('rounds', 0) + 1}")
     meta = dict(bundle.meta, rounds=bundle.meta.get("rounds", 0) + 1, target_labels=int(len(target_labels)))
     out = _bundle(net, bundle.table, bundle.model_config, fe, meta)

@@ -251,9 +251,9 @@ def _file_slices(data):
 def test_bgl_preset_matches_sources_md():
     data = load_system("BGL", _data_dir())
     first, second = _file_slices(data)
-    assert (len(first), len(second)) == (2000, 2507)
-    assert sum(r.label for r in first) == 143 and sum(r.label for r in second) == 1307
-    assert Counter(r.raw.split()[0] for r in second if r.label) == {"APPRES": 827, "APPTO": 477, "KERNMNTF": 3}
+    assert (len(first), len(second)) == (2507, 2000)
+    assert sum(r.label for r in first) == 1307 and sum(r.label for r in second) == 143
+    assert Counter(r.raw.split()[0] for r in first if r.label) == {"APPRES": 827, "APPTO": 477, "KERNMNTF": 3}
     assert data.window == WindowSettings(20, PUBLIC_STRIDE, None)
 
 

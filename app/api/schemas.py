@@ -106,6 +106,7 @@ class ProjectIn(BaseModel):
     seed: int = 0
     model_options: dict = Field(default_factory=dict, examples=[{"hidden": 128}])
     train_options: dict = Field(default_factory=dict, examples=[{"epochs": 8}])
+    retrain_every: int = Field(default=0, ge=0, description="retrain after this many new labels (0 = per round)")
 
 
 class ModelVersionOut(ORM):
@@ -128,6 +129,10 @@ class ProjectOut(ORM):
     lambda1: float
     rounds: int
     strategy: str
+    retrain_every: int = 0
     queue_open: int = 0
     labels: int = 0
+    labels_spent: int = 0  # windows queued or labeled: what the budget is spent on
+    label_budget: int = 0  # budget_fraction of the pool
+    round: int = 0
     serving: ModelVersionOut | None = None

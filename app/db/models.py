@@ -197,6 +197,7 @@ class Project(Base):
     __table_args__ = (
         CheckConstraint("budget_fraction > 0 AND budget_fraction <= 1", name="budget"),
         CheckConstraint("round_fraction > 0 AND round_fraction <= 1", name="round"),
+        CheckConstraint("retrain_every >= 0", name="retrain_every"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -210,6 +211,11 @@ class Project(Base):
     seed: Mapped[int] = mapped_column(Integer, default=0)
     model_options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # ModelConfig overrides
     train_options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # TrainConfig overrides
+    # Retrain after this many new normal/anomaly labels (0 = only when a round's queue is fully labeled).
+    retrain_every: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The training lease: at most one training per project runs, whatever the broker delivers.
+    training_owner: Mapped[str | None] = mapped_column(String(200))
+    training_expires_at: Mapped[datetime | None]
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -336,6 +342,8 @@ class Label(Base):
     __tablename__ = "labels"
     __table_args__ = (
         UniqueConstraint("project_id", "window_id"),
+        # A retried POST carries the same key and must not create a second label.
+        UniqueConstraint("project_id", "idempotency_key", name="uq_labels_idempotency_key"),
         _in("value", LABEL_VALUES, "value"),
         Index("ix_labels_project_user", "project_id", "user_id"),
     )
@@ -349,6 +357,7 @@ class Label(Base):
     line_nos: Mapped[list[int]] = mapped_column(default=list)  # lines the operator marked as anomalous
     round: Mapped[int] = mapped_column(Integer, default=0)
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

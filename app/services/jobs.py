@@ -26,12 +26,17 @@ TASKS = {
     "ingest": "logaction.ingest_dataset",
     "train_base": "logaction.train_base",
     "score_fill": "logaction.score_and_fill",
+    "retrain": "logaction.retrain",
 }
 FINISHED = ("succeeded", "failed")
 
 
 class JobError(Exception):
     """A failure to show to the user as is (bad input, missing data): no traceback, no retry."""
+
+
+class LeaseLost(Exception):
+    """This worker's lease lapsed and another delivery took the job over: stop, record nothing."""
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -130,6 +135,32 @@ def report_progress(job_id: int, fraction: float, message: str, *, lease_seconds
         job.progress = max(0.0, min(1.0, fraction))
         job.message = message[:500]
         job.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds)
+
+
+def renew_job_lease(job_id: int, *, owner: str, lease_seconds: int) -> bool:
+    """Extend the lease if ``owner`` still holds it; False means another worker took the job over."""
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.lease_owner != owner or job.status != "running":
+            return False
+        job.lease_expires_at = utcnow() + timedelta(seconds=lease_seconds)
+        return True
+
+
+def release_job(job_id: int, *, owner: str, message: str) -> None:
+    """Hand a claimed job back (it will be retried): queued again, no lease, nothing recorded as done."""
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.lease_owner != owner or job.status in FINISHED:
+            return
+        job.status, job.message = "queued", message[:500]
+        job.lease_owner = job.lease_expires_at = None
+
+
+def is_finished(job_id: int) -> bool:
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+        return job is None or job.status in FINISHED
 
 
 def finish_job(job_id: int, *, ok: bool, message: str, error: str | None = None) -> None:

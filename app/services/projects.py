@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Label, ModelVersion, Project, QueueItem, System
 from app.services import pipeline
+from app.services.queue import current_round, pool_size, taken_windows, total_budget
 
 
 class ProjectError(ValueError):
@@ -40,6 +41,10 @@ def summary(session: Session, project: Project) -> dict:
         "id": project.id, "name": project.name, "target_system_id": project.target_system_id,
         "source_system_ids": [s.id for s in project.sources], "budget_fraction": project.budget_fraction,
         "round_fraction": project.round_fraction, "lambda1": project.lambda1, "rounds": project.rounds,
-        "strategy": project.strategy, "queue_open": queue_open or 0, "labels": labels or 0, "serving": serving,
+        "strategy": project.strategy, "retrain_every": project.retrain_every, "queue_open": queue_open or 0,
+        "labels": labels or 0, "serving": serving,
+        "labels_spent": len(taken_windows(session, project_id=project.id)),
+        "label_budget": total_budget(project, pool_size=pool_size(session, project=project)),
+        "round": current_round(session, project_id=project.id),
         "target_name": project.target.name, "source_names": [s.name for s in project.sources],
     }

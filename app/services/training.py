@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import (
-    Artifact, Label, ModelVersion, Project, QueueItem, Window, WindowScore, utcnow,
-)
+from app.db.models import ModelVersion, Project, Window, WindowScore
 from app.db.session import session_scope
 from app.services import templates as template_store
-from app.services.jobs import create_job
 from app.services.models import load_bundle
+from app.services.promote import promote, serving_version
+from app.services.queue import fill_queue, round_budget  # noqa: F401  (round_budget: part of this API)
 
 Progress = Callable[[float, str], None]
 POOL_SPLITS = (None, "pool")
@@ -95,12 +92,13 @@ def configs(project: Project, device: str):
     return model_config, train_config
 
 
-def train_base_model(*, project_id: int, device: str, progress: Progress) -> ModelVersion:
+def train_base_model(*, project_id: int, job_id: int, owner: str, device: str, progress: Progress) -> ModelVersion:
+    """Version 0 of a project. ``owner`` holds the project's training lease (checked when promoting)."""
     from ml.artifacts import bundle_to_bytes
     from ml.training import train_base
 
     with session_scope() as session:
-        existing = _serving(session, project_id)
+        existing = serving_version(session, project_id)
         if existing is not None:
             return existing  # a redelivered task: the model is already there
         project = session.get(Project, project_id)
@@ -112,7 +110,7 @@ def train_base_model(*, project_id: int, device: str, progress: Progress) -> Mod
         source_ids = [s.id for s in project.sources]
         table, template_ids = template_store.table_for(session, system_ids=source_ids + [project.target_system_id])
         source = load_windows(session, system_ids=source_ids, where=(Window.label.is_not(None),))
-        pool = load_windows(session, system_ids=[project.target_system_id], where=(_in_pool(),))
+        pool = load_windows(session, system_ids=[project.target_system_id], where=(in_pool(),))
         test = load_windows(session, system_ids=[project.target_system_id],
                             where=(Window.split == "test", Window.label.is_not(None)))
         model_config, train_config = configs(project, device)
@@ -128,7 +126,8 @@ def train_base_model(*, project_id: int, device: str, progress: Progress) -> Mod
     bundle.meta["template_ids"] = template_ids
     metrics = evaluate(bundle, test, template_ids, device)
     progress(0.9, "saving the model")
-    return _save_version(project_id, bundle_to_bytes(bundle), metrics, version=0)
+    return promote(project_id=project_id, job_id=job_id, owner=owner, blob=bundle_to_bytes(bundle),
+                   metrics=metrics, parent_id=None)
 
 
 def evaluate(bundle, test: WindowSet, template_ids: list[int], device: str) -> dict:
@@ -142,30 +141,7 @@ def evaluate(bundle, test: WindowSet, template_ids: list[int], device: str) -> d
     return {**metrics, "test_windows": int(len(test.ids)), "threshold": float(bundle.threshold)}
 
 
-def _save_version(project_id: int, blob: bytes, metrics: dict, *, version: int) -> ModelVersion:
-    """Artifact, version row and the serving switch in one transaction: all or nothing."""
-    digest = hashlib.sha256(blob).hexdigest()
-    with session_scope() as session:
-        artifact = Artifact(kind="model", sha256=digest, size_bytes=len(blob), data=blob)
-        session.add(artifact)
-        session.flush()
-        session.execute(update(ModelVersion).where(ModelVersion.project_id == project_id)
-                        .values(is_serving=False))
-        model = ModelVersion(project_id=project_id, version=version, status="ready", is_serving=True,
-                             metrics=metrics, artifact_id=artifact.id, artifact_sha256=digest,
-                             finished_at=utcnow())
-        session.add(model)
-        session.flush()
-        create_job(session, kind="score_fill", project_id=project_id, idempotency_key=f"score-fill:{model.id}")
-        return model
-
-
-def _serving(session: Session, project_id: int) -> ModelVersion | None:
-    return session.scalar(select(ModelVersion).where(ModelVersion.project_id == project_id,
-                                                     ModelVersion.is_serving.is_(True)))
-
-
-def _in_pool():
+def in_pool():
     return Window.split.is_(None) | (Window.split == "pool")
 
 
@@ -175,18 +151,18 @@ def score_and_fill(*, project_id: int, device: str, progress: Progress) -> int:
 
     with session_scope() as session:
         project = session.get(Project, project_id)
-        model = _serving(session, project_id)
+        model = serving_version(session, project_id)
         if project is None or model is None:
             raise TrainingError("the project has no serving model to score with")
         bundle = load_bundle(session, model)
-        pool = load_windows(session, system_ids=[project.target_system_id], where=(_in_pool(),))
+        pool = load_windows(session, system_ids=[project.target_system_id], where=(in_pool(),))
     progress(0.1, f"scoring {len(pool.ids):,} windows")
     scores = score(bundle, to_rows(pool.events, bundle.meta["template_ids"]), device=device)
     progress(0.6, "storing scores")
     with session_scope() as session:
         _store_scores(session, model_id=model.id, pool=pool, scores=scores)
         project = session.get(Project, project_id)
-        added = _fill_queue(session, project=project, model=model, pool=pool, scores=scores)
+        added = fill_queue(session, project=project, model=model, pool=pool, scores=scores)
     return added
 
 
@@ -197,45 +173,3 @@ def _store_scores(session: Session, *, model_id: int, pool: WindowSet, scores) -
             for w, f, u, p in zip(pool.ids, scores.free_energy, scores.uncertainty, scores.p_anomaly)]
     for start in range(0, len(rows), 5000):
         session.execute(insert(WindowScore), rows[start:start + 5000])
-
-
-def round_budget(project: Project, *, pool_size: int, spent: int) -> int:
-    per_round = math.ceil(project.round_fraction * pool_size)
-    total = math.floor(project.budget_fraction * pool_size)
-    return max(0, min(per_round, total - spent))
-
-
-def _fill_queue(session: Session, *, project: Project, model: ModelVersion, pool: WindowSet, scores) -> int:
-    from ml.sampling import DEFAULT_COVERAGE, select as select_windows
-
-    if session.scalar(select(func.count()).where(QueueItem.model_version_id == model.id)):
-        return 0  # this version already filled its round (a redelivered task)
-    taken = set(session.scalars(select(QueueItem.window_id).where(QueueItem.project_id == project.id)))
-    taken |= set(session.scalars(select(Label.window_id).where(Label.project_id == project.id)))
-    candidates = np.array([w not in taken for w in pool.ids.tolist()], bool)
-    budget = round_budget(project, pool_size=len(pool.ids), spent=len(taken))
-    cand_idx = np.flatnonzero(candidates)
-    picked = cand_idx[select_windows(scores.free_energy[cand_idx], scores.uncertainty[cand_idx], budget,
-                                     lambda1=project.lambda1, strategy=project.strategy, seed=project.seed,
-                                     vectors=scores.vectors[cand_idx], events=pool.events[cand_idx],
-                                     coverage=DEFAULT_COVERAGE)]
-    fe_rank = _ranks(-scores.free_energy)
-    u_rank = _ranks(scores.uncertainty)
-    this_round = (session.scalar(select(func.max(QueueItem.round)).where(QueueItem.project_id == project.id))
-                  or 0) + 1
-    rows = [{"project_id": project.id, "window_id": int(pool.ids[i]), "round": this_round,
-             "model_version_id": model.id, "position": pos, "free_energy": float(scores.free_energy[i]),
-             "uncertainty": float(scores.uncertainty[i]), "p_anomaly": float(scores.p_anomaly[i]),
-             "free_energy_rank": int(fe_rank[i]), "uncertainty_rank": int(u_rank[i]),
-             "pool_size": int(len(pool.ids)), "state": "open"}
-            for pos, i in enumerate(picked.tolist())]
-    if rows:
-        session.execute(insert(QueueItem), rows)
-    return len(rows)
-
-
-def _ranks(key: np.ndarray) -> np.ndarray:
-    """1-based rank of each value when sorted ascending by ``key`` (ties by position)."""
-    ranks = np.empty(len(key), np.int64)
-    ranks[np.argsort(key, kind="stable")] = np.arange(1, len(key) + 1)
-    return ranks

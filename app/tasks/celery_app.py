@@ -30,8 +30,10 @@ def configure(app: Celery, settings: Settings) -> None:
         # Publishing must not hang a web request while Redis is down: fail fast, the outbox retries.
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5,
                                    "interval_max": 1},
-        broker_transport_options={"visibility_timeout": 6 * 3600, "socket_timeout": 3,
-                                  "socket_connect_timeout": 3},
+        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout,
+                                  "unacked_restore_interval": settings.broker_restore_interval,
+                                  "unacked_restore_throttle": 1,
+                                  "socket_timeout": 3, "socket_connect_timeout": 3},
         task_default_queue=DEFAULT_QUEUE,
         task_routes={"logaction.ingest_dataset": {"queue": INGEST_QUEUE}},
     )

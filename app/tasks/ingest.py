@@ -7,14 +7,14 @@ from app.services import ingest, pipeline
 from app.services.embedder import get_embedder
 from app.services.jobs import JobError
 from app.tasks.celery_app import celery_app
-from app.tasks.runner import run_job
+from app.tasks.runner import run_task
 
 MAX_PARSER_RACES = 3
 
 
-@celery_app.task(name="logaction.ingest_dataset", bind=True)
+@celery_app.task(name="logaction.ingest_dataset", bind=True, max_retries=None)
 def ingest_dataset(self, job_id: int) -> None:
-    run_job(job_id, _ingest, task_id=self.request.id)
+    run_task(self, job_id, _ingest)
 
 
 def _ingest(job: Job, progress) -> str:

@@ -11,6 +11,7 @@ from app.db.models import Project
 from app.services import pipeline
 from app.services.jobs import create_job, flush_outbox
 from app.services.projects import ProjectError, create_project, summary
+from app.services.retrain import RetrainError, request_retrain
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
@@ -53,4 +54,17 @@ def train(project_id: int, session: SessionDep, _: AdminUser):
     job = create_job(session, kind="train_base", project_id=project.id, idempotency_key=pipeline.train_key(session, project.id))
     session.commit()
     flush_outbox()
+    return job
+
+
+@router.post("/{project_id}/retrain", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+def retrain(project_id: int, session: SessionDep, user: AdminUser):
+    """Fine-tune the serving version on all labels so far now (or return the retrain already waiting)."""
+    get_project(session, project_id)
+    try:
+        job = request_retrain(session, project_id=project_id, user_id=user.id)
+    except RetrainError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    session.commit()
+    flush_outbox()  # a broker outage leaves the job pending_send; the outbox pump sends it later
     return job

@@ -1,0 +1,144 @@
+"""The labeling queue: filling a round (Algorithm 1 over the unlabeled, unclaimed pool), claiming, progress."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.db.models import Label, ModelVersion, Project, QueueItem, Window, utcnow
+from app.db.session import is_postgres
+
+CLAIM_SECONDS = 600  # an operator who walks away gives the window back after this
+
+
+def round_budget(project: Project, *, pool_size: int, spent: int) -> int:
+    """Windows to queue this round: the per-round share of the pool, within what is left of the budget."""
+    per_round = math.ceil(project.round_fraction * pool_size)
+    return max(0, min(per_round, total_budget(project, pool_size=pool_size) - spent))
+
+
+def total_budget(project: Project, *, pool_size: int) -> int:
+    return math.floor(project.budget_fraction * pool_size)
+
+
+def taken_windows(session: Session, *, project_id: int) -> set[int]:
+    """Windows already queued or labeled in the project: never queued again."""
+    taken = set(session.scalars(select(QueueItem.window_id).where(QueueItem.project_id == project_id)))
+    return taken | set(session.scalars(select(Label.window_id).where(Label.project_id == project_id)))
+
+
+def fill_queue(session: Session, *, project: Project, model: ModelVersion, pool, scores) -> int:
+    """Queue the next round's windows picked by ``model``'s scores; returns how many were added.
+
+    :param pool: the pool's WindowSet (ids, events) in the order of ``scores``
+    """
+    from ml.sampling import DEFAULT_COVERAGE, select as select_windows
+
+    if session.scalar(select(func.count()).where(QueueItem.model_version_id == model.id)):
+        return 0  # this version already filled its round (a redelivered task)
+    taken = taken_windows(session, project_id=project.id)
+    cand = np.flatnonzero(np.array([w not in taken for w in pool.ids.tolist()], bool))
+    budget = round_budget(project, pool_size=len(pool.ids), spent=len(taken))
+    picked = cand[select_windows(scores.free_energy[cand], scores.uncertainty[cand], budget,
+                                 lambda1=project.lambda1, strategy=project.strategy, seed=project.seed,
+                                 vectors=scores.vectors[cand], events=pool.events[cand],
+                                 coverage=DEFAULT_COVERAGE)]
+    rows = _rows(project.id, model.id, current_round(session, project_id=project.id) + 1, pool, scores, picked)
+    if rows:
+        session.execute(insert(QueueItem), rows)
+    return len(rows)
+
+
+def _rows(project_id: int, model_id: int, this_round: int, pool, scores, picked: np.ndarray) -> list[dict]:
+    fe_rank, u_rank = _ranks(-scores.free_energy), _ranks(scores.uncertainty)
+    return [{"project_id": project_id, "window_id": int(pool.ids[i]), "round": this_round,
+             "model_version_id": model_id, "position": pos, "free_energy": float(scores.free_energy[i]),
+             "uncertainty": float(scores.uncertainty[i]), "p_anomaly": float(scores.p_anomaly[i]),
+             "free_energy_rank": int(fe_rank[i]), "uncertainty_rank": int(u_rank[i]),
+             "pool_size": int(len(pool.ids)), "state": "open"}
+            for pos, i in enumerate(picked.tolist())]
+
+
+def _ranks(key: np.ndarray) -> np.ndarray:
+    """1-based rank of each value when sorted ascending by ``key`` (ties by position)."""
+    ranks = np.empty(len(key), np.int64)
+    ranks[np.argsort(key, kind="stable")] = np.arange(1, len(key) + 1)
+    return ranks
+
+
+def current_round(session: Session, *, project_id: int) -> int:
+    return session.scalar(select(func.max(QueueItem.round)).where(QueueItem.project_id == project_id)) or 0
+
+
+@dataclass
+class RoundStatus:
+    round: int  # 0 = no queue yet
+    size: int
+    done: int
+    model_version_id: int | None  # the version whose scores picked the round
+
+    @property
+    def complete(self) -> bool:
+        return self.size > 0 and self.done == self.size
+
+
+def round_status(session: Session, *, project_id: int) -> RoundStatus:
+    this_round = current_round(session, project_id=project_id)
+    rows = session.execute(select(QueueItem.state, func.count(), func.max(QueueItem.model_version_id))
+                           .where(QueueItem.project_id == project_id, QueueItem.round == this_round)
+                           .group_by(QueueItem.state)).all()
+    counts = {state: n for state, n, _ in rows}
+    model_id = max((m for _, _, m in rows if m is not None), default=None)
+    return RoundStatus(this_round, sum(counts.values()), counts.get("done", 0), model_id)
+
+
+def pool_size(session: Session, *, project: Project) -> int:
+    return session.scalar(select(func.count()).where(
+        Window.system_id == project.target_system_id, Window.split == "pool")) or 0
+
+
+def claim_next(session: Session, *, project_id: int, user_id: int,
+               lease_seconds: int = CLAIM_SECONDS) -> QueueItem | None:
+    """Hand the user the next open window of the queue (or the one they already hold), under a claim lease.
+
+    Two operators never get the same window: on PostgreSQL the candidate row is locked with
+    ``FOR UPDATE SKIP LOCKED``; everywhere the claim is a conditional UPDATE that only one writer wins.
+    The caller commits.
+    """
+    now = utcnow()
+    held = session.scalar(select(QueueItem).where(
+        QueueItem.project_id == project_id, QueueItem.state == "claimed", QueueItem.claimed_by == user_id,
+        QueueItem.claim_expires_at > now).order_by(QueueItem.round, QueueItem.position).limit(1))
+    if held is not None:
+        held.claim_expires_at = now + timedelta(seconds=lease_seconds)
+        return held
+    claimable = or_(QueueItem.state == "open",
+                    (QueueItem.state == "claimed") & (QueueItem.claim_expires_at <= now))
+    for _ in range(5):  # another writer may win a candidate between our read and our write
+        query = (select(QueueItem.id).where(QueueItem.project_id == project_id, claimable)
+                 .order_by(QueueItem.round, QueueItem.position).limit(1))
+        if is_postgres(session):
+            query = query.with_for_update(skip_locked=True)
+        item_id = session.scalar(query)
+        if item_id is None:
+            return None
+        won = session.execute(update(QueueItem).where(QueueItem.id == item_id, claimable).values(
+            state="claimed", claimed_by=user_id, claim_expires_at=now + timedelta(seconds=lease_seconds))
+            .execution_options(synchronize_session=False))
+        if won.rowcount == 1:
+            return session.get(QueueItem, item_id, populate_existing=True)
+    return None
+
+
+def release_claim(session: Session, *, item_id: int, user_id: int) -> bool:
+    """Give a claimed window back to the queue (the operator skipped it without an answer)."""
+    result = session.execute(update(QueueItem).where(
+        QueueItem.id == item_id, QueueItem.state == "claimed", QueueItem.claimed_by == user_id)
+        .values(state="open", claimed_by=None, claim_expires_at=None).execution_options(synchronize_session=False))
+    session.expire_all()
+    return result.rowcount == 1

@@ -69,6 +69,8 @@ def main() -> None:
     # The base model's quality does not change a round's cost: train it briefly.
     base = train_base(table, src_x, src_y, pool_x, model_config, dataclasses.replace(config, epochs=1, min_steps=5))
 
+    import sklearn.cluster  # noqa: F401 - a worker imports it once, at its first round, not every round
+
     scores, t_score = timed(lambda: score(base, pool_x, device="cpu"))
     budget = int(np.ceil(args.round * args.windows))
     picked, t_select = timed(lambda: select(scores.free_energy, scores.uncertainty, budget, lambda1=0.1,
@@ -77,7 +79,7 @@ def main() -> None:
     labeled = np.random.default_rng(1).choice(args.windows, n_labels, replace=False)
     rest = np.setdiff1d(np.arange(args.windows), labeled)
     _, t_tune = timed(lambda: fine_tune(base, src_x, src_y, pool_x[labeled], pool_y[labeled], pool_x[rest], config))
-    steps = getattr(config, "finetune_steps", None)
+    steps = config.finetune_steps
 
     rows = [("score", f"{args.windows:,} windows", t_score), ("select", f"{len(picked)} picked", t_select),
             ("fine-tune", f"{steps} steps x batch {config.batch_size}, {n_labels} target labels", t_tune)]

@@ -47,9 +47,11 @@ def main() -> None:
     ap.add_argument("--data-dir", default=os.environ.get("LOGACTION_DATA_DIR"))
     ap.add_argument("--budget", type=float, default=0.02)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--finetune-steps", type=int, default=None)
+    ap.add_argument("--hidden", type=int, default=128)
     args = ap.parse_args()
     base = ExperimentConfig(args.source, args.target, data_dir=args.data_dir, budget=args.budget,
-                            cache_dir=default_cache_dir())
+                            cache_dir=default_cache_dir(), finetune_steps=args.finetune_steps, hidden=args.hidden)
     data = prepare(base)
     rows: dict[str, list[float]] = {"logaction": [], "source only": [], "random picks (same net)": [],
                                     "event-count LR (random picks)": []}

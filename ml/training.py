@@ -25,7 +25,7 @@ Progress = Callable[[str, float], None]
 @dataclass
 class TrainConfig:
     epochs: int = 8  # base training passes over the source windows
-    finetune_steps: int = 100  # optimiser steps per fine-tuning round, whatever the source's size
+    finetune_steps: int = 60  # optimiser steps per fine-tuning round, whatever the source's size
     lr: float = 1e-3
     finetune_lr: float = 1e-3
     batch_size: int = 512

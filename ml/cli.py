@@ -103,14 +103,16 @@ def add_reproduce_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pairs", default=None, help="comma-separated SOURCE:TARGET pairs (default: all six)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite RESULTS.md from the results.json and run.json already in --out (no training)")
 
 
 def run_reproduce_command(args: argparse.Namespace) -> int:
     import time
 
     from ml.datasets import DatasetError
-    from ml.report import write_results
-    from ml.reproduce import PAIRS, ReproduceConfig, run_all
+    from ml.report import rewrite_report, write_results
+    from ml.reproduce import PAIRS, ReproduceConfig, describe_data, run_all
 
     try:
         pairs = PAIRS if not args.pairs else tuple(tuple(p.split(":")) for p in args.pairs.split(","))
@@ -120,17 +122,23 @@ def run_reproduce_command(args: argparse.Namespace) -> int:
                                  device=args.device, cache_dir=default_cache_dir())
         started = time.perf_counter()
         bars = StageBars(enabled=not args.quiet)
-        rows, counts, energies = run_all(config, bars, on_pair=lambda p: print(f"== {p[0]} -> {p[1]}",
-                                                                               file=sys.stderr))
+        if args.report_only:
+            counts, diags = describe_data(pairs, config, bars)
+            bars.close()
+            rewrite_report(Path(args.out), counts, diags)
+            print((Path(args.out) / "RESULTS.md").read_text())
+            return 0
+        rows, counts, energies, diags = run_all(config, bars, on_pair=lambda p: print(f"== {p[0]} -> {p[1]}",
+                                                                                      file=sys.stderr))
         bars.close()
-    except (DatasetError, FileNotFoundError, ValueError) as exc:
+    except (DatasetError, FileNotFoundError, ValueError, KeyError) as exc:
         print(f"logaction reproduce: error: {exc}", file=sys.stderr)
         return 2
     effective = config.effective()
     settings = {"seeds": effective.seeds, "hidden": effective.hidden, "epochs": effective.epochs,
                 "finetune_steps": effective.finetune_steps, "quick": args.quick}
     out = Path(args.out)
-    write_results(rows, counts, energies, out, seconds=time.perf_counter() - started, settings=settings)
+    write_results(rows, counts, energies, diags, out, seconds=time.perf_counter() - started, settings=settings)
     print((out / "RESULTS.md").read_text())
     return 0
 

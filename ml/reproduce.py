@@ -62,6 +62,23 @@ class PairOutcome:
     rows: list[dict]
     counts: dict
     energies: dict  # free energies for the histograms (seed 0)
+    diagnostics: dict
+
+
+def diagnostics(data: Prepared) -> dict:
+    """Facts about the target's test part that bound what any method can reach (computed, never tuned on)."""
+    seen = set(np.unique(data.pool.events).tolist())
+    anomalous = data.test.events[data.test.labels == 1]
+
+    def unseen_share(windows: np.ndarray) -> float:
+        return float(np.mean([bool(set(w.tolist()) - seen - {0}) for w in windows])) if len(windows) else 0.0
+
+    flag_all = detection_metrics(data.test.labels, np.ones(len(data.test), np.int8)).f1
+    return {"test_anomalous": int(len(anomalous)),
+            "unseen_share": unseen_share(anomalous),
+            "unseen_share_normal": unseen_share(data.test.events[data.test.labels == 0]),
+            "flag_all_f1": flag_all,
+            "pool_anomalous": int((data.pool.labels == 1).sum())}
 
 
 def rounds_for(n_pool: int, budget: float) -> list[int]:
@@ -92,7 +109,7 @@ def run_pair(source: str, target: str, config: ReproduceConfig, progress: Progre
         train_config = TrainConfig(epochs=cfg.epochs, finetune_steps=cfg.finetune_steps, seed=seed,
                                    device=cfg.device)
         rows += _run_seed(source, target, data, model_config, train_config, cfg, seed, energies, progress)
-    return PairOutcome(rows, data.counts, energies)
+    return PairOutcome(rows, data.counts, energies, diagnostics(data))
 
 
 def _run_seed(source, target, data: Prepared, model_config, train_config, cfg, seed, energies,
@@ -175,9 +192,9 @@ def system_counts(outcome: PairOutcome) -> dict:
 
 
 def run_all(config: ReproduceConfig, progress: Progress | None = None,
-            on_pair: Callable[[tuple[str, str]], None] | None = None) -> tuple[list[dict], dict, dict]:
-    """Every pair: (rows, per-target-system counts, free energies per pair)."""
-    rows, counts, energies = [], {}, {}
+            on_pair: Callable[[tuple[str, str]], None] | None = None) -> tuple[list[dict], dict, dict, dict]:
+    """Every pair: (rows, per-target-system counts, free energies per pair, diagnostics per pair)."""
+    rows, counts, energies, diags = [], {}, {}, {}
     for pair in config.pairs:
         if on_pair:
             on_pair(pair)
@@ -185,4 +202,16 @@ def run_all(config: ReproduceConfig, progress: Progress | None = None,
         rows += outcome.rows
         counts[pair[1]] = system_counts(outcome)
         energies[pair] = outcome.energies
-    return rows, counts, energies
+        diags[pair] = outcome.diagnostics
+    return rows, counts, energies, diags
+
+
+def describe_data(pairs, config: ReproduceConfig, progress: Progress | None = None) -> tuple[dict, dict]:
+    """Counts and diagnostics of each pair's data without training anything (for --report-only)."""
+    counts, diags = {}, {}
+    for source, target in pairs:
+        data = prepare(ExperimentConfig(source, target, data_dir=config.data_dir, device=config.device,
+                                        cache_dir=config.cache_dir), progress)
+        outcome = PairOutcome([], data.counts, {}, diagnostics(data))
+        counts[target], diags[(source, target)] = system_counts(outcome), outcome.diagnostics
+    return counts, diags

@@ -350,7 +350,7 @@ def _a_rare(r: Rand, nodes: list[str]) -> Iterator[Event]:
     elif kind == 3:
         yield "INFO", node, "fs", f"quota for {_user(r)} raised to {r.integer(1, 50) * 100} GB"
     elif kind == 4:
-        yield "INFO", node, "fs", f"scrub of /gpfs/projects finished, 0 errors found"
+        yield "INFO", node, "fs", "scrub of /gpfs/projects finished, 0 errors found"
     else:
         yield "WARN", node, "kernel", "clock source switched from tsc to hpet"
 

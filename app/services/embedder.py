@@ -20,9 +20,3 @@ def get_embedder():
             _embedder = TemplateEmbedder(settings.embedder_path, device=settings.device)
         return _embedder
 
-
-def set_embedder(embedder) -> None:
-    """Swap the process embedder (tests use a fast deterministic one)."""
-    global _embedder
-    with _lock:
-        _embedder = embedder

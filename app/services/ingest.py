@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Dataset, LogLine, System, Template, Window, utcnow
+from app.db.models import Dataset, LogLine, System, Window, utcnow
 from app.db.session import is_postgres, session_scope
 from app.services import templates as template_store
 from app.services.systems import ReadSpec, load_parser

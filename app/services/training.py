@@ -14,7 +14,7 @@ from app.db.session import session_scope
 from app.services import templates as template_store
 from app.services.models import load_bundle
 from app.services.promote import promote, serving_version
-from app.services.queue import fill_queue, round_budget  # noqa: F401  (round_budget: part of this API)
+from app.services.queue import fill_queue
 
 Progress = Callable[[float, str], None]
 POOL_SPLITS = (None, "pool")

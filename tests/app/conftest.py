@@ -3,30 +3,14 @@ LOGACTION_DATABASE_URL), one app with its embedded worker, tables emptied after 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import uuid
 
-import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
 from app.settings import get_settings
-
-
-class HashEmbedder:
-    """Deterministic 16-d vectors from the text's hash: fast, and enough to exercise the pipeline."""
-
-    name = "test-hash-16"
-    dim = 16
-
-    def embed(self, texts, progress=None) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), np.float32)
-        for i, t in enumerate(texts):
-            raw = np.frombuffer(hashlib.sha256(t.encode()).digest()[: self.dim], np.uint8).astype(np.float32)
-            out[i] = (raw - 127.5) / np.linalg.norm(raw - 127.5)
-        return out
 
 
 def _postgres_schema_url(base: str) -> tuple[str, str]:
@@ -71,9 +55,7 @@ def database_url(tmp_path_factory):
 @pytest.fixture(scope="session")
 def app(database_url):
     from app.main import create_app
-    from app.services.embedder import set_embedder
 
-    set_embedder(HashEmbedder())
     return create_app(get_settings())
 
 

@@ -14,7 +14,7 @@ from tests.app.conftest import wait_for_jobs
 def test_demo_seeds_trains_and_fills_the_queue(client, session):
     from app.services.demo import ADMIN_EMAIL, seed_demo
     from app.services.jobs import flush_outbox
-    from app.services.training import round_budget
+    from app.services.queue import round_budget
 
     login = seed_demo(session, settings=get_settings(), scale=0.1, train_options={"epochs": 1, "min_steps": 5})
     session.commit()

@@ -11,24 +11,13 @@ from sqlalchemy import select
 from app.db.models import Dataset, Job, QueueItem, Window
 from app.db.session import session_scope
 from app.settings import get_settings
-from tests.app.conftest import HashEmbedder
-
-def _finetune_option(n: int) -> dict:
-    """ml's fine-tuning length option (``finetune_steps``; ``finetune_epochs`` in older versions of ml)."""
-    from dataclasses import fields
-
-    from ml.training import TrainConfig
-
-    names = {f.name for f in fields(TrainConfig)}
-    return {"finetune_steps" if "finetune_steps" in names else "finetune_epochs": n}
-
 
 # Small on purpose: the loop tests exercise the machinery, not the model's quality.
-TINY_TRAINING = {"epochs": 1, "min_steps": 5, **_finetune_option(5)}
+TINY_TRAINING = {"epochs": 1, "min_steps": 5, "finetune_steps": 5}
 
 
 def long_finetune(n: int) -> dict:
-    return {**TINY_TRAINING, **_finetune_option(n)}
+    return {**TINY_TRAINING, "finetune_steps": n}
 
 
 def _store(text: str, suffix: str = "") -> str:
@@ -60,7 +49,7 @@ def _dataset(session, *, kind: str, n_lines: int, stride: int, role: str, tag: s
 
 def ingested_project(*, train_options: dict, source_lines: int = 2000, target_lines: int = 3000,
                      **project_options) -> int:
-    """Ingest both systems here (with the fast test embedder) and create the project; its base training
+    """Ingest both systems here (with the packaged MiniLM) and create the project; its base training
     job is in the outbox, to be sent with ``flush_outbox``."""
     from app.services import ingest
     from app.services.projects import create_project
@@ -69,8 +58,10 @@ def ingested_project(*, train_options: dict, source_lines: int = 2000, target_li
     with session_scope() as session:
         source = _dataset(session, kind="synthetic-a", n_lines=source_lines, stride=20, role="source", tag=tag)
         target = _dataset(session, kind="synthetic-b", n_lines=target_lines, stride=10, role="target", tag=tag)
+    from app.services.embedder import get_embedder
+
     for dataset_id in (source, target):
-        ingest.ingest_dataset(dataset_id=dataset_id, embedder=HashEmbedder(), progress=lambda f, m: None)
+        ingest.ingest_dataset(dataset_id=dataset_id, embedder=get_embedder(), progress=lambda f, m: None)
     with session_scope() as session:
         systems = {d.role: d.system_id for d in session.scalars(select(Dataset).where(Dataset.id.in_([source, target])))}
         project = create_project(session, name=f"loop-{tag}", target_system_id=systems["target"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from app.db.models import Artifact, Job, Label, ModelVersion, Project, QueueItem, Window
+from app.db.models import Artifact, Job, Label, ModelVersion, Project, QueueItem
 from app.db.session import session_scope
 from tests.loop.builders import (
     TINY_TRAINING, answer_round, describe_jobs, ingested_project, jobs_of, long_finetune, wait_for,

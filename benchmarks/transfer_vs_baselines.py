@@ -15,29 +15,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ml.baselines import event_count_lr  # noqa: E402
 from ml.cli import default_cache_dir  # noqa: E402
 from ml.evaluate import detection_metrics  # noqa: E402
 from ml.experiment import ExperimentConfig, prepare, run_experiment  # noqa: E402
 
 
-def event_counts(events: np.ndarray, n_rows: int) -> np.ndarray:
-    x = np.zeros((len(events), n_rows), np.float32)
-    np.add.at(x, (np.repeat(np.arange(len(events)), events.shape[1]), events.ravel()), 1.0)
-    x[:, 0] = 0.0  # padding
-    return x
-
-
 def lr_f1(data, n_labels: int, seed: int) -> float:
-    from sklearn.linear_model import LogisticRegression
-
-    rng = np.random.default_rng(seed)
-    idx = rng.choice(len(data.pool), n_labels, replace=False)
-    y = data.pool.labels[idx]
-    if len(np.unique(y)) < 2:  # one class bought: the best it can do is predict that class
-        return detection_metrics(data.test.labels, np.full(len(data.test), y[0])).f1
-    x_pool = event_counts(data.pool.events[idx], len(data.table))
-    model = LogisticRegression(max_iter=2000, class_weight="balanced").fit(x_pool, y)
-    return detection_metrics(data.test.labels, model.predict(event_counts(data.test.events, len(data.table)))).f1
+    pred = event_count_lr(data.pool.events, data.pool.labels, data.test.events, len(data.table), n_labels, seed)
+    return detection_metrics(data.test.labels, pred).f1
 
 
 def main() -> None:

@@ -20,6 +20,14 @@ def get_db() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def get_or_404(session: Session, model, object_id: int):
+    """The row of ``model`` with ``object_id``, or a 404 naming what is missing."""
+    row = session.get(model, object_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{model.__name__.lower()} {object_id} does not exist")
+    return row
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

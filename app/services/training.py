@@ -46,9 +46,9 @@ def load_windows(session: Session, *, system_ids: list[int], where=()) -> Window
 
 def to_rows(events: np.ndarray, template_ids: list[int]) -> np.ndarray:
     """Template ids -> rows of the model's table; templates the model has not seen map to padding."""
-    lookup = np.zeros(max(int(events.max(initial=0)), max(template_ids)) + 1, np.int64)
-    lookup[np.asarray(template_ids[1:], np.int64)] = np.arange(1, len(template_ids))
-    return lookup[events]
+    from ml.pipeline import to_rows as rows_of
+
+    return rows_of(events, {tid: row for row, tid in enumerate(template_ids) if row})
 
 
 def assign_split(session: Session, *, system_id: int) -> None:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from app.api.deps import AdminUser, CurrentUser, SessionDep, SettingsDep, get_or_404
 from app.api.schemas import DatasetOut, JobOut
 from app.db.models import Dataset
 from app.services.datasets import start_ingest
@@ -19,10 +19,7 @@ router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
 
 def get_dataset(session, dataset_id: int) -> Dataset:
-    dataset = session.get(Dataset, dataset_id)
-    if dataset is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"dataset {dataset_id} does not exist")
-    return dataset
+    return get_or_404(session, Dataset, dataset_id)
 
 
 @router.get("", response_model=list[DatasetOut])

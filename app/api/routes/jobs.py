@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 from sqlalchemy import select
 
-from app.api.deps import CurrentUser, SessionDep
+from app.api.deps import CurrentUser, SessionDep, get_or_404
 from app.api.schemas import JobOut
 from app.db.models import Job
 
@@ -22,7 +22,4 @@ def list_jobs(session: SessionDep, _: CurrentUser, project_id: int | None = None
 
 @router.get("/{job_id}", response_model=JobOut)
 def read(job_id: int, session: SessionDep, _: CurrentUser) -> Job:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} does not exist")
-    return job
+    return get_or_404(session, Job, job_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 
-from app.api.deps import AdminUser, CurrentUser, SessionDep
+from app.api.deps import AdminUser, CurrentUser, SessionDep, get_or_404
 from app.api.schemas import JobOut, ProjectIn, ProjectOut
 from app.db.models import Project
 from app.services import pipeline
@@ -17,10 +17,7 @@ router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
 
 def get_project(session, project_id: int) -> Project:
-    project = session.get(Project, project_id)
-    if project is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"project {project_id} does not exist")
-    return project
+    return get_or_404(session, Project, project_id)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectOut)

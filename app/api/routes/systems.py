@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import exists, select
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import AdminUser, CurrentUser, IngestUser, SessionDep, SettingsDep
+from app.api.deps import AdminUser, CurrentUser, IngestUser, SessionDep, SettingsDep, get_or_404
 from app.api.schemas import PreviewIn, SystemIn, SystemOut, SystemPatch, UploadOut
 from app.db.models import Dataset, System
 from app.services import datasets as dataset_service
@@ -23,10 +23,7 @@ MULTIPART_SLACK = 64 * 1024
 
 
 def get_system(session, system_id: int) -> System:
-    system = session.get(System, system_id)
-    if system is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"system {system_id} does not exist")
-    return system
+    return get_or_404(session, System, system_id)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SystemOut)

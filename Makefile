@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install run test worker migrate clean
+.PHONY: install browser run test worker migrate clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -24,7 +25,13 @@ $(NODE_STAMP): package.json package-lock.json
 run: install
 	$(BIN)/logaction serve --demo --host $(HOST) --port $(PORT)
 
-test: install
+# Debian's Chromium drives the browser tests (Playwright cannot download browsers here).
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: install browser
 	$(BIN)/python -m pytest
 
 worker: install

@@ -12,6 +12,9 @@ import tempfile
 
 import pytest
 
+# The app fixtures (database, app, client, users) are shared by every test folder that needs a server.
+pytest_plugins = ["tests.app_fixtures"]
+
 # Before any app module reads its settings: a throwaway var dir and a non-default secret.
 os.environ.setdefault("LOGACTION_ENVIRONMENT", "test")
 os.environ.setdefault("LOGACTION_SECRET_KEY", "test-secret-key")

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.db.models import Dataset, LogLine, Template, Window
 from app.settings import get_settings
-from tests.app.conftest import make_system, make_user, synthetic_text, wait_for_jobs
+from tests.app_fixtures import make_system, make_user, synthetic_text, wait_for_jobs
 
 
 def stored_files() -> set[str]:

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.db.models import Dataset, Job, ModelVersion, Project, QueueItem, System, User, Window
 from app.settings import get_settings
-from tests.app.conftest import wait_for_jobs
+from tests.app_fixtures import wait_for_jobs
 
 
 @pytest.mark.slow

@@ -62,7 +62,8 @@ class Worker:
         return self.log.read_text()[-4000:]
 
 
-@pytest.fixture(scope="session")
+# Package scope: the environment is restored as soon as the loop tests end, before later folders run.
+@pytest.fixture(scope="package")
 def loop_services(postgres_url, tmp_path_factory):
     """Point this process at a fresh schema and the spare Redis database; yields the workers' environment."""
     import redis

@@ -1,4 +1,4 @@
-"""App test fixtures: one migrated database per run (SQLite, or a fresh schema in the PostgreSQL named by
+"""App test fixtures (a pytest plugin loaded by tests/conftest.py): one migrated database per run (SQLite, or a fresh schema in the PostgreSQL named by
 LOGACTION_DATABASE_URL), one app with its embedded worker, tables emptied after each test."""
 
 from __future__ import annotations

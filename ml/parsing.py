@@ -118,6 +118,14 @@ class TemplateParser:
         cluster = self._drain.match(masked, full_search_strategy="fallback")
         return cluster.cluster_id if cluster is not None else 0
 
+    def match_masked(self, masked: str) -> int:
+        """Like ``match`` for a content that is already masked (for callers that cache by masked text)."""
+        cid = self._masked_cache.get(masked)
+        if cid is not None:
+            return cid
+        cluster = self._drain.match(masked, full_search_strategy="fallback")
+        return cluster.cluster_id if cluster is not None else 0
+
     def match_many(self, contents: Iterable[str]) -> np.ndarray:
         match = self.match
         return np.fromiter((match(c) for c in contents), dtype=np.int64)

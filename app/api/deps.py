@@ -1,4 +1,9 @@
-"""Shared request dependencies as typed aliases."""
+"""Shared request dependencies as typed aliases: database session, settings, the caller and their role.
+
+Roles: admin may do everything; labeler reads projects, systems and jobs, works the queue and edits its
+own labels; service may only score. A Bearer token authenticates API clients; a browser's session cookie
+works too, but then an unsafe method must echo the session's CSRF token in ``X-CSRF-Token``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,12 @@ from sqlalchemy.orm import Session
 
 from app.db.models import User
 from app.db.session import session_factory
+from app.security import tokens_equal
 from app.services.users import user_for_token
 from app.settings import Settings, get_settings
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+CSRF_HEADER = "X-CSRF-Token"
 
 
 def get_db() -> Iterator[Session]:
@@ -20,6 +29,7 @@ def get_db() -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_or_404(session: Session, model, object_id: int):
@@ -28,7 +38,6 @@ def get_or_404(session: Session, model, object_id: int):
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{model.__name__.lower()} {object_id} does not exist")
     return row
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -36,7 +45,7 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 def current_user(request: Request, session: SessionDep) -> User:
-    """The user of a Bearer token, else of the browser session cookie."""
+    """The user of a Bearer token, else of the browser session cookie (with a CSRF check on writes)."""
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, secret = header.partition(" ")
@@ -50,7 +59,19 @@ def current_user(request: Request, session: SessionDep) -> User:
     user = session.get(User, user_id) if user_id else None
     if user is None or not user.is_active:
         raise _unauthorized("sign in or send an API token")
+    if request.method not in SAFE_METHODS:
+        _check_csrf(request)
     return user
+
+
+def _check_csrf(request: Request) -> None:
+    # A cookie rides along on any cross-site request; the token in a header proves the page is ours.
+    # Bearer calls need no such proof: a browser never attaches a token on its own.
+    expected = request.session.get("csrf")
+    submitted = request.headers.get(CSRF_HEADER)
+    if not expected or not submitted or not tokens_equal(expected, submitted):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"a request signed in by cookie must send the page's CSRF token in {CSRF_HEADER}")
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -59,11 +80,14 @@ CurrentUser = Annotated[User, Depends(current_user)]
 def require_roles(*roles: str):
     def check(user: CurrentUser) -> User:
         if user.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role {' or '.join(roles)}")
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"this needs the role {' or '.join(roles)}; you are {user.role}")
         return user
 
     return check
 
 
 AdminUser = Annotated[User, Depends(require_roles("admin"))]
-IngestUser = Annotated[User, Depends(require_roles("admin", "service"))]
+# Reads of projects, systems and jobs, the queue and labels: the people who label.
+LabelerUser = Annotated[User, Depends(require_roles("admin", "labeler"))]
+ScoringUser = Annotated[User, Depends(require_roles("admin", "service"))]

@@ -144,6 +144,7 @@ class LogLine(Base):
     __table_args__ = (
         UniqueConstraint("dataset_id", "line_no"),
         Index("ix_log_lines_system_template", "system_id", "template_id"),
+        Index("ix_log_lines_dataset_session", "dataset_id", "session"),  # the lines of a session window
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -314,7 +315,8 @@ class QueueItem(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "window_id"),  # a window is never queued twice
         _in("state", QUEUE_STATES, "state"),
-        Index("ix_queue_items_next", "project_id", "state", "position"),
+        # The next claim: first open item of the oldest round, found by walking this index (no sort).
+        Index("ix_queue_items_next", "project_id", "state", "round", "position"),
         Index("ix_queue_items_claims", "state", "claim_expires_at"),
     )
 
@@ -346,6 +348,7 @@ class Label(Base):
         UniqueConstraint("project_id", "idempotency_key", name="uq_labels_idempotency_key"),
         _in("value", LABEL_VALUES, "value"),
         Index("ix_labels_project_user", "project_id", "user_id"),
+        Index("ix_labels_project_updated", "project_id", "updated_at"),  # label history, newest first
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

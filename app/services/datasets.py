@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import zlib
+
 from fastapi import HTTPException, status
 from sqlalchemy.orm import Session
 
@@ -25,6 +28,11 @@ def register_upload(session: Session, *, system: System, stored: StoredUpload, r
         stored.path.unlink(missing_ok=True)
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             {"message": str(exc), "line_no": exc.line_no}) from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # a gzip file that is corrupt or cut short
+        stored.path.unlink(missing_ok=True)
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            {"message": f"{stored.original_name}: not a readable gzip file ({exc})",
+                             "line_no": None}) from None
     except BaseException:
         stored.path.unlink(missing_ok=True)
         raise

@@ -46,7 +46,8 @@ def record_label(session: Session, *, project_id: int, window_id: int, user_id: 
                                                      Label.idempotency_key == idempotency_key))
         if earlier is not None:
             return LabelResult(earlier, False, None)
-    window, item = _check(session, project_id=project_id, window_id=window_id, user_id=user_id, value=value)
+    project, window, item = _check(session, project_id=project_id, window_id=window_id, user_id=user_id,
+                                   value=value)
     fields = {"user_id": user_id, "value": value, "reason": (reason or None) and reason[:MAX_REASON],
               "line_nos": _line_nos(session, window=window, line_ids=line_ids or []),
               "round": item.round if item else 0,
@@ -56,7 +57,7 @@ def record_label(session: Session, *, project_id: int, window_id: int, user_id: 
     if item is not None:
         item.state, item.claimed_by, item.claim_expires_at = "done", user_id, None
     session.flush()
-    return LabelResult(label, created, maybe_request_retrain(session, project_id=project_id))
+    return LabelResult(label, created, maybe_request_retrain(session, project_id=project_id, project=project))
 
 
 def _check(session: Session, *, project_id: int, window_id: int, user_id: int | None, value: str):
@@ -73,7 +74,7 @@ def _check(session: Session, *, project_id: int, window_id: int, user_id: int | 
     if item is not None and item.state == "claimed" and item.claimed_by != user_id \
             and aware(item.claim_expires_at) > utcnow():
         raise LabelConflict(f"window {window_id} is claimed by another operator")
-    return window, item
+    return project, window, item
 
 
 def _line_nos(session: Session, *, window: Window, line_ids: list[int]) -> list[int]:
@@ -112,9 +113,13 @@ def _upsert(session: Session, *, project_id: int, window_id: int, fields: dict,
     if label is None:  # the conflict was on the idempotency key: a concurrent retry won
         return session.scalar(select(Label).where(Label.project_id == project_id,
                                                   Label.idempotency_key == idempotency_key)), False
+    if idempotency_key is not None and label.idempotency_key == idempotency_key:
+        return label, False  # a copy of the same request that committed first: nothing changes, no audit
     old = (label.value, label.reason, list(label.line_nos or []))
     for name, value in fields.items():
         setattr(label, name, value)
+    if idempotency_key is not None:
+        label.idempotency_key = idempotency_key  # a retried re-label then returns early, with no second audit row
     _audit(session, label, "update", old=old)
     return label, False
 

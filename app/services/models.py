@@ -18,6 +18,8 @@ CACHE_SIZE = 4
 def load_bundle(session: Session, model: ModelVersion):
     from ml.artifacts import bundle_from_bytes
 
+    if model.artifact_id is None:
+        raise ValueError(f"model version {model.version} has no stored model")
     with _lock:
         if model.artifact_sha256 in _cache:
             _cache.move_to_end(model.artifact_sha256)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Label, ModelVersion, Project, QueueItem, System
+from app.db.models import Job, Label, ModelVersion, Project, QueueItem, System
 from app.services import pipeline
 from app.services.queue import current_round, pool_size, taken_windows, total_budget
 
@@ -48,3 +48,46 @@ def summary(session: Session, project: Project) -> dict:
         "round": current_round(session, project_id=project.id),
         "target_name": project.target.name, "source_names": [s.name for s in project.sources],
     }
+
+
+ACTIVE_JOBS = ("queued", "running", "pending_send")
+# Settings an admin may change after creation (the rest define the experiment): type, rule, what is allowed.
+EDITABLE = {
+    "budget_fraction": (float, lambda v: 0 < v <= 1, "a share of the pool above 0 and at most 1"),
+    "round_fraction": (float, lambda v: 0 < v <= 1, "a share of the pool above 0 and at most 1"),
+    "rounds": (int, lambda v: 1 <= v <= 100, "a whole number from 1 to 100"),
+    "retrain_every": (int, lambda v: v >= 0, "a whole number of labels, 0 or more"),
+}
+
+
+def active_jobs(session: Session, *, project_id: int | None = None) -> list[Job]:
+    """Jobs still waiting or running (of one project, or all), oldest first."""
+    query = select(Job).where(Job.status.in_(ACTIVE_JOBS)).order_by(Job.id)
+    if project_id is not None:
+        query = query.where(Job.project_id == project_id)
+    return list(session.scalars(query))
+
+
+def overview(session: Session, project: Project) -> dict:
+    """The summary plus what the projects page shows beside it: F1 when known and the project's live jobs."""
+    info = summary(session, project)
+    metrics = info["serving"].metrics if info["serving"] is not None else {}
+    known = metrics.get("f1") is not None and metrics.get("test_windows", 1)
+    info["f1"] = float(metrics["f1"]) if known else None
+    info["jobs"] = active_jobs(session, project_id=project.id)
+    return info
+
+
+def update_settings(session: Session, *, project: Project, **changes) -> Project:
+    """Change budget, round size, rounds or the retrain rule; the caller commits."""
+    for name, value in changes.items():
+        if name not in EDITABLE:
+            raise ProjectError(f"{name} cannot be changed after the project is created")
+        kind, allowed, wanted = EDITABLE[name]
+        if not isinstance(value, kind) or not allowed(value):
+            raise ProjectError(f"{name} must be {wanted}, not {value!r}")
+        setattr(project, name, value)
+    if project.round_fraction > project.budget_fraction:
+        raise ProjectError("a round cannot be larger than the whole label budget")
+    session.flush()
+    return project

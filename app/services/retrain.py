@@ -14,7 +14,7 @@ from app.db.session import session_scope
 from app.services.jobs import create_job
 from app.services.models import load_bundle
 from app.services.promote import promote, serving_version
-from app.services.queue import current_round, round_status
+from app.services.queue import current_round, round_answered
 from app.services.training import (
     Progress, TrainingError, WindowSet, configs, evaluate, in_pool, load_windows, to_rows,
 )
@@ -36,19 +36,21 @@ def training_label_count(session: Session, *, project_id: int) -> int:
 
 def retrain_due(session: Session, *, project: Project, serving: ModelVersion) -> str | None:
     """Why the project should retrain now (``"round"`` or ``"labels"``), or None."""
-    status = round_status(session, project_id=project.id)
-    if status.complete and status.model_version_id == serving.id:
+    if round_answered(session, project_id=project.id, model_version_id=serving.id):
         return "round"  # the round the serving version picked is fully answered
-    new = training_label_count(session, project_id=project.id) - serving.labels_used
-    if project.retrain_every > 0 and new >= project.retrain_every:
+    if project.retrain_every > 0 and \
+            training_label_count(session, project_id=project.id) - serving.labels_used >= project.retrain_every:
         return "labels"
     return None
 
 
-def maybe_request_retrain(session: Session, *, project_id: int) -> Job | None:
+def maybe_request_retrain(session: Session, *, project_id: int, project: Project | None = None) -> Job | None:
     """Create the retrain job in the caller's transaction when a rule says so (at most one automatic
-    retrain per serving version: a failed one waits for an admin instead of looping)."""
-    project = session.get(Project, project_id)
+    retrain per serving version: a failed one waits for an admin instead of looping).
+
+    :param project: the project row when the caller has it (asked after every label: one load less)
+    """
+    project = project if project is not None else session.get(Project, project_id)
     serving = serving_version(session, project_id)
     if project is None or serving is None:
         return None

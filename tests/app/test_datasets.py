@@ -170,20 +170,23 @@ def test_bad_format_or_label_rule_is_a_clear_422(client, admin):
 
 
 def test_append_lines_as_json_and_text(client, session):
-    _, service = make_user(session, "service")
     _, admin = make_user(session, "admin")
+    _, service = make_user(session, "service")
     system = make_system(client, admin, log_format="synthetic-b-nolabel", label_rule=None)
     lines = synthetic_text("synthetic-b", n_lines=40, label_token=False).splitlines()
-    as_json = client.post(f"/api/v1/systems/{system['id']}/lines", json={"lines": lines[:20]}, headers=service)
+    as_json = client.post(f"/api/v1/systems/{system['id']}/lines", json={"lines": lines[:20]}, headers=admin)
     assert as_json.status_code == 202, as_json.text
     as_text = client.post(f"/api/v1/systems/{system['id']}/lines", content="\n".join(lines[20:]),
-                          headers={**service, "content-type": "text/plain"})
+                          headers={**admin, "content-type": "text/plain"})
     assert as_text.status_code == 202
     jobs = wait_for_jobs()
     assert [j.status for j in jobs] == ["succeeded", "succeeded"]
     assert count(session, LogLine) == 40
-    bad = client.post(f"/api/v1/systems/{system['id']}/lines", json={"lines": "nope"}, headers=service)
+    bad = client.post(f"/api/v1/systems/{system['id']}/lines", json={"lines": "nope"}, headers=admin)
     assert bad.status_code == 422 and "lines" in bad.json()["detail"]
+    # A service token only scores: appending lines is an admin's job.
+    refused = client.post(f"/api/v1/systems/{system['id']}/lines", json={"lines": lines[:2]}, headers=service)
+    assert refused.status_code == 403
 
 
 def test_labeler_cannot_upload(client, session):

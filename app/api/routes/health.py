@@ -13,13 +13,13 @@ from app.observability import render_metrics
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", summary="Liveness")
 def healthz() -> dict:
     """The process is up (no dependency is checked)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", summary="Readiness")
 async def readyz(session: SessionDep, settings: SettingsDep) -> JSONResponse:
     """The database answers a query and the job broker accepts a connection; 503 names what failed."""
     checks = {"database": await run_in_threadpool(_check_db, session),

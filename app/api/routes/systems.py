@@ -9,15 +9,15 @@ from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import exists, select
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import AdminUser, CurrentUser, IngestUser, SessionDep, SettingsDep, get_or_404
-from app.api.schemas import PreviewIn, SystemIn, SystemOut, SystemPatch, UploadOut
+from app.api.deps import AdminUser, LabelerUser, SessionDep, SettingsDep, get_or_404
+from app.api.schemas import AUTH_ERRORS, NOT_FOUND, PreviewIn, SystemIn, SystemOut, SystemPatch, UploadOut
 from app.db.models import Dataset, System
 from app.services import datasets as dataset_service
 from app.services.ingest import preview
 from app.services.systems import ReadSpec, SpecError, create_system
 from app.services.uploads import UploadInvalid, UploadTooLarge, store_multipart, store_raw
 
-router = APIRouter(prefix="/api/v1/systems", tags=["systems"])
+router = APIRouter(prefix="/api/v1/systems", tags=["systems"], responses=AUTH_ERRORS)
 # Multipart framing around the file part (boundaries, part headers) may add a little to the body.
 MULTIPART_SLACK = 64 * 1024
 
@@ -26,7 +26,8 @@ def get_system(session, system_id: int) -> System:
     return get_or_404(session, System, system_id)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SystemOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SystemOut, summary="Register a system",
+             responses={422: {"description": "a bad format, label rule or window setting (named)"}})
 def create(body: SystemIn, session: SessionDep, _: AdminUser) -> System:
     try:
         system = create_system(session, **body.model_dump())
@@ -36,17 +37,19 @@ def create(body: SystemIn, session: SessionDep, _: AdminUser) -> System:
     return system
 
 
-@router.get("", response_model=list[SystemOut])
-def list_systems(session: SessionDep, _: CurrentUser) -> list[System]:
+@router.get("", response_model=list[SystemOut], summary="List systems")
+def list_systems(session: SessionDep, _: LabelerUser) -> list[System]:
     return list(session.scalars(select(System).order_by(System.id)))
 
 
-@router.get("/{system_id}", response_model=SystemOut)
-def read(system_id: int, session: SessionDep, _: CurrentUser) -> System:
+@router.get("/{system_id}", response_model=SystemOut, summary="Read a system", responses=NOT_FOUND)
+def read(system_id: int, session: SessionDep, _: LabelerUser) -> System:
     return get_system(session, system_id)
 
 
-@router.patch("/{system_id}", response_model=SystemOut)
+@router.patch("/{system_id}", response_model=SystemOut, summary="Change how a system is read",
+              responses={**NOT_FOUND, 409: {"description": "the system already has ingested data"},
+                         422: {"description": "a bad format, label rule or window setting"}})
 def edit(system_id: int, body: SystemPatch, session: SessionDep, _: AdminUser) -> System:
     system = get_system(session, system_id)
     if session.scalar(select(exists().where(Dataset.system_id == system_id, Dataset.status == "ready"))):
@@ -66,7 +69,7 @@ def edit(system_id: int, body: SystemPatch, session: SessionDep, _: AdminUser) -
     return system
 
 
-@router.post("/preview")
+@router.post("/preview", summary="Try a format on pasted lines")
 def preview_lines(body: PreviewIn, _: AdminUser) -> dict:
     """What a format and label rule make of pasted lines (before creating the system)."""
     spec = ReadSpec(body.log_format, body.label_rule, body.strip_prefix, body.session_regex)
@@ -77,7 +80,10 @@ def preview_lines(body: PreviewIn, _: AdminUser) -> dict:
     return preview(spec, body.lines)
 
 
-@router.post("/{system_id}/datasets", status_code=status.HTTP_201_CREATED, response_model=UploadOut)
+@router.post("/{system_id}/datasets", status_code=status.HTTP_201_CREATED, response_model=UploadOut,
+             summary="Upload a dataset",
+             responses={**NOT_FOUND, 400: {"description": "a malformed multipart body"},
+                        413: {"description": "the file exceeds the upload limit"}})
 async def upload(system_id: int, request: Request, session: SessionDep, settings: SettingsDep, user: AdminUser,
                  role: Literal["source", "target"] = "source", ingest: bool = True,
                  filename: str | None = None) -> dict:
@@ -110,9 +116,12 @@ async def _receive(request: Request, *, limit: int, directory, filename: str | N
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
 
 
-@router.post("/{system_id}/lines", status_code=status.HTTP_202_ACCEPTED, response_model=UploadOut)
+@router.post("/{system_id}/lines", status_code=status.HTTP_202_ACCEPTED, response_model=UploadOut,
+             summary="Append target lines",
+             responses={**NOT_FOUND, 413: {"description": "the body exceeds the append limit"},
+                        422: {"description": "a malformed lines field"}})
 async def append_lines(system_id: int, request: Request, session: SessionDep, settings: SettingsDep,
-                       user: IngestUser) -> dict:
+                       user: AdminUser) -> dict:
     """Append target lines: ``{"lines": [...]}`` or ``text/plain``; ingested as a new target dataset."""
     system = await run_in_threadpool(get_system, session, system_id)
     limit = settings.append_limit_bytes

@@ -285,17 +285,24 @@ class FastScorer:
 
     # --- the recurrence -------------------------------------------------------------------------------------
 
-    def _step(self, proj: torch.Tensor, x: torch.Tensor, hs: torch.Tensor, cs: torch.Tensor, k: int) -> None:
+    def _inputs(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """Layer 0's gate inputs for a (steps, n) block of rows, gathered in one call: ``index_select`` costs
+        a quarter of ``proj[x]``, and once per block instead of once per step."""
+        return self.proj.index_select(0, x.reshape(-1)).view(x.shape[0], n, 4 * self.hidden)
+
+    def _step(self, inp: torch.Tensor, hs: torch.Tensor, cs: torch.Tensor, k: int) -> None:
         """One time step for rows [:k]: ``hs``/``cs`` (B, layers*H) hold each layer's h and c side by side."""
         h = self.hidden
-        gates = torch.addmm(proj[x], hs[:k, :h], self._w_rec0)
+        gates = torch.addmm(inp[:k], hs[:k, :h], self._w_rec0)
         self._cell(gates, hs[:k, :h], cs[:k, :h])
         for l in range(1, self.layers):
             gates = torch.addmm(self._b_cat[l - 1], hs[:k, (l - 1) * h:(l + 1) * h], self._w_cat[l - 1])
             self._cell(gates, hs[:k, l * h:(l + 1) * h], cs[:k, l * h:(l + 1) * h])
 
-    def _cell(self, gates: torch.Tensor, h_out: torch.Tensor, c: torch.Tensor) -> None:
-        """c <- f c + i g and h <- o tanh(c), held as c2 = 2c and h_out = -h.
+    def _cell(self, gates: torch.Tensor, h_out: torch.Tensor, c: torch.Tensor,
+              c_out: torch.Tensor | None = None) -> None:
+        """c <- f c + i g and h <- o tanh(c), held as c2 = 2c and h_out = -h (the new c goes to ``c_out``
+        when given, else replaces ``c``).
 
         With s = sigmoid of the doubled g row, g = 2s - 1, so 2 i g = 4 i s - 2 i; and with t = sigmoid(2c),
         tanh(c) = 2t - 1, so -h = o - 2 o t.
@@ -303,30 +310,51 @@ class FastScorer:
         hd = self.hidden
         gates.sigmoid_()
         i, f, o, s = gates[:, :hd], gates[:, hd:2 * hd], gates[:, 2 * hd:3 * hd], gates[:, 3 * hd:]
-        c.mul_(f).addcmul_(i, s, value=4.0).sub_(i, alpha=2.0)
-        torch.addcmul(o, o, torch.sigmoid(c), value=-2.0, out=h_out)
+        if c_out is None:
+            c_out = c.mul_(f)
+        else:
+            torch.mul(c, f, out=c_out)
+        c_out.addcmul_(i, s, value=4.0).sub_(i, alpha=2.0)
+        torch.addcmul(o, o, torch.sigmoid(c_out), value=-2.0, out=h_out)
 
     def _head(self, neg_h_top: torch.Tensor) -> torch.Tensor:
         logits = self._classifier(torch.tanh(torch.addmm(self._fc_b, neg_h_top, self._fc_w)))
         return logits  # = -energies
 
     def run(self, events: np.ndarray, *, keep_states: bool = False):
-        """Scores of windows (n, L) of table rows; with ``keep_states``, also every step's (h, c)."""
+        """Scores of windows (n, L) of table rows; with ``keep_states``, also every step's (h, c).
+
+        Layer by layer rather than step by step: a layer's inputs from the layer below are then known for
+        every step before its recurrence starts, and are projected in one large matrix product (faster per
+        flop than many small ones), leaving one (n, H) x (H, 4H) product per step and layer.
+        """
         n, steps = events.shape
-        width = self.layers * self.hidden
-        hs, cs = torch.zeros(n, width), torch.zeros(n, width)
-        kept_h = torch.zeros(steps + 1, n, width) if keep_states else None
-        kept_c = torch.zeros(steps + 1, n, width) if keep_states else None
-        x_all = torch.as_tensor(events, dtype=torch.long).T.contiguous()
-        proj = self.proj
+        h, layers = self.hidden, self.layers
+        width = layers * h
         with torch.inference_mode():
-            for t in range(steps):
-                self._step(proj, x_all[t], hs, cs, n)
-                if keep_states:
-                    kept_h[t + 1].copy_(hs)
-                    kept_c[t + 1].copy_(cs)
-            logits = self._head(hs[:, (self.layers - 1) * self.hidden:])
-        return _scores(logits), (kept_h, kept_c)
+            inp = self._inputs(torch.as_tensor(events, dtype=torch.long).T, n)
+            if keep_states:
+                kept_h, kept_c = torch.zeros(steps + 1, n, width), torch.zeros(steps + 1, n, width)
+            else:
+                kept_h, kept_c = torch.zeros(steps + 1, n, h), torch.zeros(2, n, h)
+            for l in range(layers):
+                cols = slice(l * h, (l + 1) * h) if keep_states else slice(0, h)
+                if l == 0:
+                    w_rec = self._w_rec0
+                else:
+                    below = kept_h[1:, :, (l - 1) * h:l * h] if keep_states else kept_h[1:]
+                    w_in, w_rec = self._w_cat[l - 1][:h], self._w_cat[l - 1][h:]
+                    inp = torch.addmm(self._b_cat[l - 1], below.reshape(steps * n, h), w_in).view(steps, n, 4 * h)
+                    if not keep_states:
+                        kept_c.zero_()  # the layer below's h stays in kept_h until the product above read it
+                for t in range(steps):
+                    gates = torch.addmm(inp[t], kept_h[t, :, cols], w_rec)
+                    if keep_states:
+                        self._cell(gates, kept_h[t + 1, :, cols], kept_c[t, :, cols], kept_c[t + 1, :, cols])
+                    else:
+                        self._cell(gates, kept_h[t + 1, :, cols], kept_c[0])
+            logits = self._head(kept_h[steps, :, (layers - 1) * h:layers * h] if keep_states else kept_h[steps])
+        return _scores(logits), ((kept_h, kept_c) if keep_states else (None, None))
 
     def occlude(self, events: np.ndarray, states, windows: np.ndarray) -> list[tuple[int, int, float]]:
         """For each window in ``windows`` and each distinct template row in it: the drop in log-odds when all
@@ -371,13 +399,12 @@ class FastScorer:
         with torch.inference_mode():
             hs = kept_h[starts, wins].clone()
             cs = kept_c[starts, wins].clone()
-            x_t = torch.as_tensor(x).T.contiguous()
+            inp = self._inputs(torch.as_tensor(x).T, len(order))
             active = np.searchsorted(-lengths, -(longest - np.arange(longest)), side="right")
-            proj = self.proj
             for j in range(longest):
                 k = int(active[j])
                 if k:
-                    self._step(proj, x_t[j, :k], hs, cs, k)
+                    self._step(inp[j], hs, cs, k)
             logits = self._head(hs[:, (self.layers - 1) * self.hidden:])
         out = np.empty(len(order))
         out[np.asarray(order)] = _scores(logits).logit

@@ -148,3 +148,36 @@ def test_attribution_helpers():
     assert lines_of_templates(batch, 0, ranked[0], limit=2) == [3, 0]
     keys = np.array([0, 4, 4, 9])  # lines 1 and 2 share an unknown message, line 3 another
     assert distinct_per_window(keys, batch.positions).tolist() == [2]
+
+
+@pytest.mark.parametrize("explain", ["all", "none"])
+def test_deduplicated_windows_score_like_every_window_scored_alone(explain):
+    """The service scores each distinct event sequence once and scatters the result back (repetitive logs
+    repeat windows); that must give every window what scoring and occluding it on its own gives."""
+    from app.services.scoring import LoadedModel, _answer
+
+    bundle = bundle_of(2)
+    scorer = FastScorer.from_bundle(bundle)
+    rng = np.random.default_rng(7)
+    rows = np.concatenate([np.tile([3, 5, 3, 7, 9], 30), rng.integers(1, 40, 25), np.tile([3, 5, 3, 7, 9], 10)])
+    batch = fixed_windows_of(rows, 20, 5)
+    assert len(np.unique(batch.events, axis=0)) < len(batch.events) // 2  # the dedupe has work to do
+    alone, _ = scorer.run(batch.events[:1])
+    model = LoadedModel(key=(), version=1, version_id=1, threshold=float(np.median(alone.p_anomaly)), fmt=None,
+                        strip_prefix=False, session_regex=None, window_size=20, window_stride=5, scorer=scorer,
+                        matcher=None, cluster_rows=np.arange(40), unknown_row=0)
+    index = np.arange(len(rows)) + 100
+    answer = _answer(model, batch, index, np.zeros(len(rows), np.int64), explain)
+    assert len(answer["windows"]) == len(batch.events)
+    for w, got in enumerate(answer["windows"]):
+        events = batch.events[w:w + 1]
+        scores, states = scorer.run(events, keep_states=True)
+        assert got["p_anomaly"] == pytest.approx(float(scores.p_anomaly[0]), abs=1e-5)
+        assert got["free_energy"] == pytest.approx(float(scores.free_energy[0]), abs=1e-4)
+        expected = []
+        if explain == "all":
+            ranked = ranked_templates(scorer.occlude(events, states, np.array([0])))
+            single = type(batch)(events, batch.positions[w:w + 1], batch.first[w:w + 1], batch.last[w:w + 1])
+            expected = [int(index[i]) for i in lines_of_templates(single, 0, ranked.get(0, []))]
+        assert got["top_lines"] == expected
+    assert answer["windows_explained"] == (len(batch.events) if explain == "all" else 0)

@@ -36,10 +36,17 @@ class LoadResult:
     claim_ms: list[float] = field(default_factory=list)
     label_ms: list[float] = field(default_factory=list)
     pair_ms: list[float] = field(default_factory=list)  # claim + label, one window answered
+    # The server's own time (its Server-Timing header): the client's figures add the client's work and,
+    # on a machine the client shares with the server, the wait for a CPU.
+    server_claim_ms: list[float] = field(default_factory=list)
+    server_label_ms: list[float] = field(default_factory=list)
+    server_pair_ms: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)  # (step, status code)
     errors: list[str] = field(default_factory=list)
     label_2xx: int = 0
     queue_empty: int = 0  # 204 answers: the labeler found nothing left
+    server_cpu_s: float = float("nan")  # CPU the server process used during the run
+    client_cpu_s: float = float("nan")  # CPU this (client) process used
 
     def percentile(self, values: list[float], q: float) -> float:
         if not values:
@@ -95,6 +102,15 @@ def seed_queue(*, windows: int, labelers: int) -> tuple[int, list[dict]]:
         return project.id, headers
 
 
+def server_ms(response) -> float:
+    """The ``app;dur=`` of a Server-Timing header, in ms (nan when the server sent none)."""
+    for part in response.headers.get("server-timing", "").split(","):
+        name, _, params = part.strip().partition(";")
+        if name == "app" and params.startswith("dur="):
+            return float(params[4:])
+    return float("nan")
+
+
 def labeler(base_url: str, project_id: int, headers: dict, deadline: float, result: LoadResult,
             lock: threading.Lock, think: float = 0.0) -> None:
     import httpx
@@ -129,6 +145,10 @@ def labeler(base_url: str, project_id: int, headers: dict, deadline: float, resu
                 result.claim_ms.append((t1 - t0) * 1000)
                 result.label_ms.append((t2 - t1) * 1000)
                 result.pair_ms.append((t2 - t0) * 1000)
+                claim_s, label_s = server_ms(claimed), server_ms(answer)
+                result.server_claim_ms.append(claim_s)
+                result.server_label_ms.append(label_s)
+                result.server_pair_ms.append(claim_s + label_s)
                 if 200 <= answer.status_code < 300:
                     result.label_2xx += 1
                 else:
@@ -201,10 +221,22 @@ class Server:
             self.proc.kill()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux): unlike latency, it does not depend on what else
+    the machine runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def report(result: LoadResult, in_db: int) -> str:
-    rows = [("claim", result.claim_ms), ("label", result.label_ms), ("claim+label", result.pair_ms)]
+    rows = [("claim", result.claim_ms), ("label", result.label_ms), ("claim+label", result.pair_ms),
+            ("server claim", result.server_claim_ms), ("server label", result.server_label_ms),
+            ("server c+l", result.server_pair_ms)]
     out = [f"{'step':<12} {'count':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}"]
     for name, values in rows:
+        values = [v for v in values if v == v]  # no nan: a server without Server-Timing
+        if not values:
+            continue
         out.append(f"{name:<12} {len(values):>7} {result.percentile(values, 50):>8.1f} "
                    f"{result.percentile(values, 95):>8.1f} {result.percentile(values, 99):>8.1f} "
                    f"{max(values, default=float('nan')):>8.1f}")
@@ -212,6 +244,9 @@ def report(result: LoadResult, in_db: int) -> str:
                f"({len(result.pair_ms) / result.seconds:.0f}/s); errors: {len(result.errors)}; "
                f"label 2xx: {result.label_2xx}; labels in the database: {in_db}")
     out.append(f"status codes: {dict(sorted(result.statuses.items()))}")
+    if result.pair_ms and result.server_cpu_s == result.server_cpu_s:
+        out.append(f"CPU per window answered: server {result.server_cpu_s * 1000 / len(result.pair_ms):.1f} ms, "
+                   f"load client {result.client_cpu_s * 1000 / len(result.pair_ms):.1f} ms")
     return "\n".join(out)
 
 
@@ -249,7 +284,10 @@ def main() -> int:
         with Server(dict(os.environ), Path(var_dir) / "server.log") as server:
             for think in args.think:
                 before = labels_in_db(project_id)
+                server_cpu, client_cpu = cpu_seconds(server.proc.pid), time.process_time()
                 result = run_load(server.url, project_id, headers, args.seconds, think)
+                result.server_cpu_s = cpu_seconds(server.proc.pid) - server_cpu
+                result.client_cpu_s = time.process_time() - client_cpu
                 in_db = labels_in_db(project_id) - before
                 print(f"\n{args.labelers} labelers, {args.seconds:.0f} s, think time {think:g} s")
                 print(report(result, in_db), flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,10 @@ class LabelConflict(LabelError):
     """The window is claimed by another operator (HTTP 409)."""
 
 
+class LabelForbidden(LabelError):
+    """The window is labeled by another user and the caller may not change it (HTTP 403)."""
+
+
 @dataclass
 class LabelResult:
     label: Label
@@ -35,17 +39,20 @@ class LabelResult:
 
 def record_label(session: Session, *, project_id: int, window_id: int, user_id: int | None, value: str,
                  reason: str | None = None, line_ids: list[int] | None = None,
-                 idempotency_key: str | None = None) -> LabelResult:
+                 idempotency_key: str | None = None, protect_others: bool = False) -> LabelResult:
     """Store (or change) the label of a window; the caller commits.
 
     :param line_ids: ids of the window's log lines the operator marked as the anomalous ones
     :param idempotency_key: a client's request key; a retry with the same key returns the first label
+    :param protect_others: refuse (LabelForbidden) to change another user's label, unless this is a retry
+        of the request that made it (for callers that are not admins)
     """
-    if idempotency_key is not None:
-        earlier = session.scalar(select(Label).where(Label.project_id == project_id,
-                                                     Label.idempotency_key == idempotency_key))
-        if earlier is not None:
-            return LabelResult(earlier, False, None)
+    earlier, current = _earlier(session, project_id=project_id, window_id=window_id, idempotency_key=idempotency_key)
+    retry = current is not None and idempotency_key is not None and current.idempotency_key == idempotency_key
+    if protect_others and current is not None and not retry and current.user_id != user_id:
+        raise LabelForbidden(f"window {window_id} is labeled by another user; only they or an admin can change it")
+    if earlier is not None:
+        return LabelResult(earlier, False, None)
     project, window, item = _check(session, project_id=project_id, window_id=window_id, user_id=user_id,
                                    value=value)
     fields = {"user_id": user_id, "value": value, "reason": (reason or None) and reason[:MAX_REASON],
@@ -53,11 +60,24 @@ def record_label(session: Session, *, project_id: int, window_id: int, user_id: 
               "round": item.round if item else 0,
               "model_version_id": item.model_version_id if item else _serving_id(session, project_id)}
     label, created = _upsert(session, project_id=project_id, window_id=window_id, fields=fields,
-                             idempotency_key=idempotency_key)
+                             idempotency_key=idempotency_key, current=current)
     if item is not None:
         item.state, item.claimed_by, item.claim_expires_at = "done", user_id, None
     session.flush()
     return LabelResult(label, created, maybe_request_retrain(session, project_id=project_id, project=project))
+
+
+def _earlier(session: Session, *, project_id: int, window_id: int,
+             idempotency_key: str | None) -> tuple[Label | None, Label | None]:
+    """The label an earlier request with this key made, and the window's current label: one query for both
+    (each is an index probe; on a busy machine the round trip is what costs)."""
+    match = Label.window_id == window_id
+    if idempotency_key is not None:
+        match = or_(match, Label.idempotency_key == idempotency_key)
+    rows = session.scalars(select(Label).where(Label.project_id == project_id, match)).all()
+    earlier = next((r for r in rows if idempotency_key is not None and r.idempotency_key == idempotency_key), None)
+    current = next((r for r in rows if r.window_id == window_id), None)
+    return earlier, current
 
 
 def _check(session: Session, *, project_id: int, window_id: int, user_id: int | None, value: str):
@@ -66,11 +86,14 @@ def _check(session: Session, *, project_id: int, window_id: int, user_id: int | 
     project = session.get(Project, project_id)
     if project is None:
         raise LabelError(f"project {project_id} does not exist")
-    window = session.get(Window, window_id)
+    # The queue item (locked: a concurrent claim or label of the window waits, and its state is read fresh)
+    # with its window in one query; a window that was never queued (an admin's correction) is read alone.
+    row = session.execute(select(QueueItem, Window).join(Window, Window.id == QueueItem.window_id)
+                          .where(QueueItem.project_id == project_id, QueueItem.window_id == window_id)
+                          .with_for_update(of=QueueItem).execution_options(populate_existing=True)).first()
+    item, window = row if row is not None else (None, session.get(Window, window_id))
     if window is None or window.system_id != project.target_system_id:
         raise LabelError(f"window {window_id} is not a window of this project's target system")
-    item = session.scalar(select(QueueItem).where(QueueItem.project_id == project_id,
-                                                  QueueItem.window_id == window_id).with_for_update())
     if item is not None and item.state == "claimed" and item.claimed_by != user_id \
             and aware(item.claim_expires_at) > utcnow():
         raise LabelConflict(f"window {window_id} is claimed by another operator")
@@ -97,19 +120,21 @@ def _serving_id(session: Session, project_id: int) -> int | None:
 
 
 def _upsert(session: Session, *, project_id: int, window_id: int, fields: dict,
-            idempotency_key: str | None) -> tuple[Label, bool]:
+            idempotency_key: str | None, current: Label | None = None) -> tuple[Label, bool]:
     # INSERT .. ON CONFLICT DO NOTHING: of two operators answering the same window at once, one inserts and
     # the other updates; neither fails with a unique violation half-way through its transaction.
-    dialect = postgresql if is_postgres(session) else sqlite
-    inserted = session.execute(dialect.insert(Label).values(
-        project_id=project_id, window_id=window_id, idempotency_key=idempotency_key, created_at=utcnow(),
-        updated_at=utcnow(), **fields).on_conflict_do_nothing().returning(Label.id)).scalar()
-    if inserted is not None:
-        label = session.get(Label, inserted)
-        _audit(session, label, "create", old=None)
-        return label, True
+    # A window already labeled (``current``, read by the caller) goes straight to the update.
+    if current is None:
+        dialect = postgresql if is_postgres(session) else sqlite
+        label = session.scalars(dialect.insert(Label).values(
+            project_id=project_id, window_id=window_id, idempotency_key=idempotency_key, created_at=utcnow(),
+            updated_at=utcnow(), **fields).on_conflict_do_nothing().returning(Label)).first()
+        if label is not None:
+            _audit(session, label, "create", old=None)
+            return label, True
+    # populate_existing: ``current`` was read before the lock; the audit must keep the values it replaces.
     label = session.scalar(select(Label).where(Label.project_id == project_id, Label.window_id == window_id)
-                           .with_for_update())
+                           .with_for_update().execution_options(populate_existing=True))
     if label is None:  # the conflict was on the idempotency key: a concurrent retry won
         return session.scalar(select(Label).where(Label.project_id == project_id,
                                                   Label.idempotency_key == idempotency_key)), False

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, Label, ModelVersion, Project, Window
+from app.db.models import Job, Label, ModelVersion, Project, QueueItem, Window
 from app.db.session import session_scope
 from app.services.jobs import create_job
 from app.services.models import load_bundle
@@ -34,9 +34,15 @@ def training_label_count(session: Session, *, project_id: int) -> int:
         Label.project_id == project_id, Label.value.in_(TRAINING_LABELS))) or 0
 
 
-def retrain_due(session: Session, *, project: Project, serving: ModelVersion) -> str | None:
-    """Why the project should retrain now (``"round"`` or ``"labels"``), or None."""
-    if round_answered(session, project_id=project.id, model_version_id=serving.id):
+def retrain_due(session: Session, *, project: Project, serving: ModelVersion,
+                round_open: bool | None = None) -> str | None:
+    """Why the project should retrain now (``"round"`` or ``"labels"``), or None.
+
+    :param round_open: whether the serving version's round still has open or claimed windows, when the
+        caller already asked (then only an answered round costs a further query)
+    """
+    answered = False if round_open else round_answered(session, project_id=project.id, model_version_id=serving.id)
+    if answered:
         return "round"  # the round the serving version picked is fully answered
     if project.retrain_every > 0 and \
             training_label_count(session, project_id=project.id) - serving.labels_used >= project.retrain_every:
@@ -48,13 +54,22 @@ def maybe_request_retrain(session: Session, *, project_id: int, project: Project
     """Create the retrain job in the caller's transaction when a rule says so (at most one automatic
     retrain per serving version: a failed one waits for an admin instead of looping).
 
-    :param project: the project row when the caller has it (asked after every label: one load less)
+    Asked after every label, so the serving version and whether its round still has open windows come in
+    one query (the usual answer: yes, nothing to do).
+
+    :param project: the project row when the caller has it (one load less)
     """
     project = project if project is not None else session.get(Project, project_id)
-    serving = serving_version(session, project_id)
-    if project is None or serving is None:
+    if project is None:
         return None
-    reason = retrain_due(session, project=project, serving=serving)
+    left = (QueueItem.project_id == project_id, QueueItem.model_version_id == ModelVersion.id,
+            QueueItem.state.in_(("open", "claimed")))
+    row = session.execute(select(ModelVersion, exists().where(*left)).where(
+        ModelVersion.project_id == project_id, ModelVersion.is_serving.is_(True))).first()
+    if row is None:
+        return None
+    serving, round_open = row
+    reason = retrain_due(session, project=project, serving=serving, round_open=round_open)
     if reason is None:
         return None
     running = _unfinished(session, project_id)

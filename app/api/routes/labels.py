@@ -6,9 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
-from app.api.deps import LabelerUser, SessionDep, get_or_404
+from app.api.deps import LabelerUser, SessionDep, get_or_404, project_or_404
 from app.api.schemas import AUTH_ERRORS, errors, LabelAuditOut, LabelIn, LabelOut, LabelPage, LabelPatch
 from app.db.models import Label, Project, User
 from app.db.session import session_factory
@@ -16,7 +15,7 @@ from app.services.jobs import flush_outbox
 from app.services.label_history import (
     LabelNotFound, LabelPermissionError, edit_label, export_labels, get_label, label_history, list_labels,
 )
-from app.services.labels import LabelConflict, LabelError, record_label
+from app.services.labels import LabelConflict, LabelError, LabelForbidden, record_label
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/labels", tags=["labels"],
                    responses={**AUTH_ERRORS, **errors(e404="no such project (or item in it)")})
@@ -47,16 +46,14 @@ def create(project_id: int, body: LabelIn, response: Response, session: SessionD
     """Record your answer for a window (creating the label, or changing your earlier one). A retry with the
     same ``Idempotency-Key`` returns the first answer and creates nothing. Closing a round (or reaching the
     project's label count) starts a retrain."""
-    get_or_404(session, Project, project_id)
-    existing = session.scalar(select(Label).where(Label.project_id == project_id, Label.window_id == body.window_id))
-    retry = idempotency_key is not None and existing is not None and existing.idempotency_key == idempotency_key
-    if existing is not None and not retry and user.role != "admin" and existing.user_id != user.id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"window {body.window_id} is labeled by another user; only they or an admin can change it")
+    project = project_or_404(session, project_id)  # held: record_label finds it in the session
     try:
-        result = record_label(session, project_id=project_id, window_id=body.window_id, user_id=user.id,
+        result = record_label(session, project_id=project.id, window_id=body.window_id, user_id=user.id,
                               value=body.value, reason=body.reason, line_ids=body.line_ids,
-                              idempotency_key=idempotency_key)
+                              idempotency_key=idempotency_key, protect_others=user.role != "admin")
+    except LabelForbidden as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
     except LabelConflict as exc:
         session.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
@@ -64,7 +61,8 @@ def create(project_id: int, body: LabelIn, response: Response, session: SessionD
         session.rollback()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     session.commit()
-    flush_outbox()  # a retrain this label made due; a broker outage leaves it to the outbox pump
+    if result.retrain_job is not None:
+        flush_outbox()  # the retrain this label made due; a broker outage leaves it to the outbox pump
     response.status_code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
     return _out(session, result.label)
 

@@ -5,7 +5,7 @@ scores of every pool window, one queued round), signs an operator in, then answe
 the real FastAPI app in-process (no network): each answer is the page's one HTMX request that stores the label,
 claims the next window and renders it. Prints p50 / p95 / max of the server's time per request (measured around
 the ASGI app: session cookie, CSRF check, form parsing, the handler with its commits, rendering) and of the
-handler alone (its Server-Timing header), and the server time of "z" (back to the previous answer).
+app inside its middleware (the Server-Timing header), and the server time of "z" (back to the previous answer).
 
     python benchmarks/label_latency.py                                   # SQLite (a temporary file)
     python benchmarks/label_latency.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -158,7 +158,7 @@ def fields(html: str) -> dict:
     return found
 
 
-def handler_ms(response) -> float:
+def server_timing_ms(response) -> float:
     return float(re.search(r"dur=([\d.]+)", response.headers["server-timing"]).group(1))
 
 
@@ -173,7 +173,7 @@ async def run(project_id: int, n_labels: int, warmup: int = 5) -> dict[str, list
     csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text).group(1)
     headers = {"X-CSRF-Token": csrf, "HX-Request": "true"}
     values = ("normal", "anomaly", "normal", "normal", "skip", "anomaly", "unsure")
-    times: dict[str, list[float]] = {"submit + next (server)": [], "submit + next (handler only)": [],
+    times: dict[str, list[float]] = {"submit + next (server)": [], "submit + next (Server-Timing)": [],
                                      "back, z (server)": []}
     html = page.text
     for i in range(warmup + n_labels):
@@ -186,7 +186,7 @@ async def run(project_id: int, n_labels: int, warmup: int = 5) -> dict[str, list
         if i < warmup:  # first renders compile the templates: once per process, not per answer
             continue
         times["submit + next (server)"].append(app.last_ms)
-        times["submit + next (handler only)"].append(handler_ms(response))
+        times["submit + next (Server-Timing)"].append(server_timing_ms(response))
         if i % 10 == 9:
             back = await client.get(f"/projects/{project_id}/label/back", headers={"HX-Request": "true"})
             assert back.status_code == 200

@@ -7,7 +7,8 @@ works too, but then an unsafe method must echo the session's CSRF token in ``X-C
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import anyio
@@ -47,6 +48,17 @@ def get_or_404(session: Session, model, object_id: int):
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{model.__name__.lower()} {object_id} does not exist")
     return row
+
+
+@contextmanager
+def refusals(session: Session, codes: dict[type[Exception], int]) -> Iterator[None]:
+    """A service's refusal as an HTTP answer: the transaction is rolled back and the error's message becomes
+    the detail. The first class in ``codes`` the error is an instance of gives the status (subclasses first)."""
+    try:
+        yield
+    except tuple(codes) as exc:
+        session.rollback()
+        raise HTTPException(next(code for kind, code in codes.items() if isinstance(exc, kind)), str(exc)) from None
 
 
 def project_or_404(session: Session, project_id: int) -> Project:

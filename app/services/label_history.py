@@ -11,16 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import LABEL_VALUES, Label, LabelAudit, LogLine, User, Window
-from app.services.labels import MAX_REASON, LabelError
+from app.services.labels import MAX_REASON, LabelError, LabelForbidden
 from app.services.retrain import maybe_request_retrain
 
 EXPORT_BATCH = 1000
 EXPORT_COLUMNS = ("id", "window_id", "dataset_id", "first_line_no", "last_line_no", "session", "value", "reason",
                   "line_nos", "user_id", "user_email", "round", "model_version_id", "created_at", "updated_at")
-
-
-class LabelPermissionError(PermissionError):
-    """The editor is neither the label's author nor an admin (HTTP 403)."""
 
 
 class LabelNotFound(LookupError):
@@ -125,7 +121,7 @@ def edit_label(session: Session, *, label_id: int, editor: User, value: str | No
     if label is None:
         raise LabelNotFound(f"label {label_id} does not exist")
     if editor.role != "admin" and label.user_id != editor.id:
-        raise LabelPermissionError("only the label's author or an admin can change it")
+        raise LabelForbidden("only the label's author or an admin can change it")
     if value is not None and value not in LABEL_VALUES:
         raise LabelError(f"value must be one of {', '.join(LABEL_VALUES)}, not {value!r}")
     checked_lines = _check_line_nos(session, label=label, line_nos=line_nos) if line_nos is not None else None

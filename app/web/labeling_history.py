@@ -13,7 +13,7 @@ from app.api.deps import SessionDep
 from app.db.models import LABEL_VALUES, Label, Project, User, Window
 from app.services import label_history, template_labels
 from app.services.jobs import flush_outbox
-from app.services.labels import LabelError
+from app.services.labels import LabelError, LabelForbidden
 from app.services.window_view import window_view
 from app.web.csrf import check_csrf, require_csrf
 from app.web.labeling_access import fragment_access, page_access, render
@@ -128,7 +128,7 @@ def edit_label(project_id: int, label_id: int, request: Request, session: Sessio
         label_history.edit_label(session, label_id=label.id, editor=user, value=value, reason=reason.strip(),
                                  line_nos=numbers)
         session.commit()
-    except label_history.LabelPermissionError as exc:
+    except LabelForbidden as exc:
         session.rollback()
         return PlainTextResponse(str(exc), 403)
     except LabelError as exc:

@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import LabelerUser, SessionDep, get_or_404, project_or_404
+from app.api.deps import LabelerUser, SessionDep, get_or_404, project_or_404, refusals
 from app.api.schemas import AUTH_ERRORS, errors, LabelAuditOut, LabelIn, LabelOut, LabelPage, LabelPatch
 from app.db.models import Label, Project, User
 from app.db.session import session_factory
 from app.services.jobs import flush_outbox
 from app.services.label_history import (
-    LabelNotFound, LabelPermissionError, edit_label, export_labels, get_label, label_history, list_labels,
+    LabelNotFound, edit_label, export_labels, get_label, label_history, list_labels,
 )
 from app.services.labels import LabelConflict, LabelError, LabelForbidden, record_label
 
@@ -47,19 +47,10 @@ def create(project_id: int, body: LabelIn, response: Response, session: SessionD
     same ``Idempotency-Key`` returns the first answer and creates nothing. Closing a round (or reaching the
     project's label count) starts a retrain."""
     project = project_or_404(session, project_id)  # held: record_label finds it in the session
-    try:
+    with refusals(session, {LabelForbidden: 403, LabelConflict: 409, LabelError: 422}):
         result = record_label(session, project_id=project.id, window_id=body.window_id, user_id=user.id,
                               value=body.value, reason=body.reason, line_ids=body.line_ids,
                               idempotency_key=idempotency_key, protect_others=user.role != "admin")
-    except LabelForbidden as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
-    except LabelConflict as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except LabelError as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     session.commit()
     if result.retrain_job is not None:
         flush_outbox()  # the retrain this label made due; a broker outage leaves it to the outbox pump
@@ -104,14 +95,8 @@ def export(project_id: int, session: SessionDep, _: LabelerUser,
 def patch(project_id: int, label_id: int, body: LabelPatch, session: SessionDep, user: LabelerUser):
     """Change the value, reason or marked lines; the author stays, the previous values go to the history."""
     _label_in_project(session, project_id, label_id)
-    try:
+    with refusals(session, {LabelForbidden: 403, LabelError: 422}):
         label = edit_label(session, label_id=label_id, editor=user, **body.model_dump(exclude_unset=True))
-    except LabelPermissionError as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
-    except LabelError as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     session.commit()
     flush_outbox()
     return _out(session, label)

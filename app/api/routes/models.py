@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 
-from app.api.deps import AdminUser, SessionDep, get_or_404
+from app.api.deps import AdminUser, SessionDep, get_or_404, refusals
 from app.api.schemas import AUTH_ERRORS, errors, ModelVersionOut
 from app.db.models import Project
 from app.services.model_versions import (
@@ -18,14 +18,8 @@ SWITCH_ERRORS = {404: {"description": "no such project or version"},
 
 
 def _switch(session, action):
-    try:
+    with refusals(session, {ModelVersionNotFound: 404, ModelVersionError: 409}):
         model = action()
-    except ModelVersionNotFound as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except ModelVersionError as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     session.commit()
     return model
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from app.api.deps import AdminUser, CurrentUser, LabelerUser, SessionDep
+from app.api.deps import AdminUser, CurrentUser, LabelerUser, SessionDep, refusals
 from app.api.schemas import (
     AUTH_ERRORS, TokenCreated, TokenIn, TokenOut, UserCreated, UserIn, UserOut, UserPatch,
 )
@@ -19,10 +19,7 @@ from app.services.users import (
 router = APIRouter(prefix="/api/v1", tags=["users"], responses=AUTH_ERRORS)
 
 
-def _fail(session, exc: Exception):
-    session.rollback()
-    code = {UserNotFound: 404, LastAdminError: 409}.get(type(exc), 422)
-    raise HTTPException(code, str(exc)) from None
+USER_ERRORS = {UserNotFound: 404, LastAdminError: 409, UserError: 422}
 
 
 @router.get("/users/me", response_model=UserOut, summary="Who am I")
@@ -41,10 +38,8 @@ def users(session: SessionDep, _: AdminUser) -> list:
 def create(body: UserIn, session: SessionDep, _: AdminUser) -> dict:
     """The password is hashed (argon2); leave it out to get a generated one, shown only in this answer."""
     generated = generate_password() if body.password is None else None
-    try:
+    with refusals(session, USER_ERRORS):
         user = create_user(session, email=body.email, role=body.role, password=body.password or generated)
-    except UserError as exc:
-        _fail(session, exc)
     session.commit()
     return {"user": user, "password": generated}
 
@@ -54,14 +49,12 @@ def create(body: UserIn, session: SessionDep, _: AdminUser) -> dict:
                          409: {"description": "the change would leave no active admin"}})
 def edit(user_id: int, body: UserPatch, session: SessionDep, _: AdminUser):
     """A deactivated user's browser session and tokens stop working at once."""
-    try:
+    with refusals(session, USER_ERRORS):
         user = get_user(session, user_id)
         if body.role is not None:
             user = set_role(session, user_id, body.role)
         if body.is_active is not None:
             user = set_active(session, user_id, body.is_active)
-    except (UserError, UserNotFound) as exc:
-        _fail(session, exc)
     session.commit()
     return user
 
@@ -84,10 +77,8 @@ def create_api_token(body: TokenIn, session: SessionDep, user: LabelerUser) -> d
     if body.user_id is not None and body.user_id != user.id:
         if user.role != "admin":
             raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin can create tokens for another user")
-        try:
+        with refusals(session, USER_ERRORS):
             owner = get_user(session, body.user_id)
-        except UserNotFound as exc:
-            _fail(session, exc)
     token, secret = create_token(session, user=owner, name=body.name)
     session.commit()
     return {**TokenOut.model_validate(token).model_dump(), "token": secret}
@@ -96,9 +87,7 @@ def create_api_token(body: TokenIn, session: SessionDep, user: LabelerUser) -> d
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API token",
                responses={404: {"description": "no such token among those you may revoke"}})
 def revoke(token_id: int, session: SessionDep, user: LabelerUser) -> Response:
-    try:
+    with refusals(session, USER_ERRORS):
         revoke_token(session, token_id=token_id, by=user)
-    except UserNotFound as exc:
-        _fail(session, exc)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

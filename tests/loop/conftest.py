@@ -17,7 +17,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+
+from tests.services_env import isolated_services
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOP_REDIS_URL = os.environ.get("LOGACTION_TEST_LOOP_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -66,42 +67,8 @@ class Worker:
 @pytest.fixture(scope="package")
 def loop_services(postgres_url, tmp_path_factory):
     """Point this process at a fresh schema and the spare Redis database; yields the workers' environment."""
-    import redis
-
-    from app.db import migrate
-    from app.settings import get_settings
-    import app.tasks.celery_app as celery_module
-
-    schema = f"loop_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
-    saved = {k: os.environ.get(k) for k in ("LOGACTION_DATABASE_URL", "LOGACTION_BROKER_URL")}
-    os.environ.update(LOGACTION_DATABASE_URL=url, LOGACTION_BROKER_URL=LOOP_REDIS_URL)
-    get_settings.cache_clear()
-    migrate.upgrade("head")
-    redis.Redis.from_url(LOOP_REDIS_URL).flushdb()
-    original_app = celery_module.celery_app
-    celery_module.celery_app = celery_module.create_celery(get_settings())  # flush_outbox sends to Redis
-    env = {**os.environ, **WORKER_ENV, "LOGACTION_VAR_DIR": str(tmp_path_factory.mktemp("loop-var"))}
-    try:
-        yield env
-    finally:
-        celery_module.celery_app = original_app
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
-        from app.db.session import engine_for
-
-        engine_for(url).dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
-        redis.Redis.from_url(LOOP_REDIS_URL).flushdb()
+    with isolated_services(postgres_url, LOOP_REDIS_URL, f"loop_{uuid.uuid4().hex[:8]}"):
+        yield {**os.environ, **WORKER_ENV, "LOGACTION_VAR_DIR": str(tmp_path_factory.mktemp("loop-var"))}
 
 
 @pytest.fixture

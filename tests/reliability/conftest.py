@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, insert, text
 
+from tests.services_env import isolated_services
+
 ROOT = Path(__file__).resolve().parents[2]
 REL_REDIS_URL = os.environ.get("LOGACTION_TEST_RELIABILITY_REDIS_URL", "redis://127.0.0.1:6379/13")
-ENV_KEYS = ("LOGACTION_DATABASE_URL", "LOGACTION_BROKER_URL", "LOGACTION_VAR_DIR")
 
 
 class Services:
@@ -43,42 +44,11 @@ class Services:
 # Package scope: the environment is restored as soon as these tests end, before later folders run.
 @pytest.fixture(scope="package")
 def services(postgres_url, tmp_path_factory):
-    import redis
-
-    import app.tasks.celery_app as celery_module
-    from app.db import migrate
-    from app.settings import get_settings
-
     schema = f"rel_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = f"{postgres_url}?options=-csearch_path%3D{schema}&application_name={schema}"
     var_dir = tmp_path_factory.mktemp("reliability-var")
-    saved = {k: os.environ.get(k) for k in ENV_KEYS}
-    os.environ.update(LOGACTION_DATABASE_URL=url, LOGACTION_BROKER_URL=REL_REDIS_URL, LOGACTION_VAR_DIR=str(var_dir))
-    get_settings.cache_clear()
-    migrate.upgrade("head")
-    redis.Redis.from_url(REL_REDIS_URL).flushdb()
-    original_app = celery_module.celery_app
-    celery_module.celery_app = celery_module.create_celery(get_settings())  # flush_outbox sends to Redis
-    try:
+    with isolated_services(postgres_url, REL_REDIS_URL, schema, extra_env={"LOGACTION_VAR_DIR": str(var_dir)},
+                           tag_connections=True) as url:
         yield Services(url, schema, postgres_url, var_dir, dict(os.environ))
-    finally:
-        celery_module.celery_app = original_app
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
-        from app.db.session import engine_for
-
-        engine_for(url).dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
-        redis.Redis.from_url(REL_REDIS_URL).flushdb()
 
 
 @pytest.fixture(scope="package")
